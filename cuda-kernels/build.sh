@@ -1,0 +1,48 @@
+#!/bin/sh
+# Builds the CUDA launcher libraries for the Maven build of java/ (and for people: see README.md).
+#   build.sh <build-dir> <output-dir>   configure + build with CMake; libraries and reports go to <output-dir>
+#   build.sh test <build-dir>           runs the emulator's own tests (simt_test) if they were built
+# Without cmake, or without nvcc, the build stays green: only what can be built is built, and
+# <output-dir>/libppo_cuda*.unavailable.txt says why the rest is missing (the Java backends report that text).
+set -u
+src=$(cd "$(dirname "$0")" && pwd)
+
+if [ "${1:-}" = "test" ]; then
+  bin="${2:?build dir}/simt_test"
+  if [ -x "$bin" ]; then
+    exec "$bin"
+  fi
+  echo "cuda-kernels: $bin was not built (no cmake at build time); emulator tests not run" >&2
+  exit 0
+fi
+
+build="${1:?build dir}"
+out="${2:?output dir}"
+mkdir -p "$out"
+if ! command -v cmake >/dev/null 2>&1; then
+  echo "cuda-kernels: cmake not found; the cuda and cuda-sim backends will be unavailable" >&2
+  echo "libppo_cuda.so was not built: cmake was not found at build time" >"$out/libppo_cuda.unavailable.txt"
+  echo "libppo_cuda_sim.so was not built: cmake was not found at build time" >"$out/libppo_cuda_sim.unavailable.txt"
+  exit 0
+fi
+rm -f "$out/libppo_cuda_sim.unavailable.txt"
+
+# nvcc: CUDACXX, PATH, CUDA_HOME, then the newest /usr/local/cuda*.
+nvcc="${CUDACXX:-}"
+if [ -z "$nvcc" ]; then nvcc=$(command -v nvcc 2>/dev/null || true); fi
+if [ -z "$nvcc" ] && [ -n "${CUDA_HOME:-}" ] && [ -x "$CUDA_HOME/bin/nvcc" ]; then nvcc="$CUDA_HOME/bin/nvcc"; fi
+if [ -z "$nvcc" ]; then
+  for d in /usr/local/cuda/bin $(ls -d /usr/local/cuda-*/bin 2>/dev/null | sort -V); do
+    if [ -x "$d/nvcc" ]; then nvcc="$d/nvcc"; fi
+  done
+fi
+set -- -DCMAKE_BUILD_TYPE=Release "-DPPO_OUTPUT_DIR=$out"
+if [ -n "$nvcc" ]; then set -- "$@" "-DCMAKE_CUDA_COMPILER=$nvcc"; fi
+mkdir -p "$build"
+cmake -S "$src" -B "$build" "$@" >"$build/configure.log" 2>&1 || { cat "$build/configure.log" >&2; exit 1; }
+cmake --build "$build" -j "${PPO_BUILD_JOBS:-2}" || exit 1
+if [ -f "$out/libppo_cuda.ptxas.txt" ]; then
+  grep '^total spill bytes' "$out/libppo_cuda.ptxas.txt" | sed 's/^/cuda-kernels: ptxas /' >&2
+fi
+if [ -f "$out/libppo_cuda.unavailable.txt" ]; then sed 's/^/cuda-kernels: /' "$out/libppo_cuda.unavailable.txt" >&2; fi
+exit 0

@@ -1,0 +1,74 @@
+/*
+ * ppo_cuda_host.h — host-side helpers of the launchers (cuda-kernels/<op>.cu): error reporting, a pool of device
+ * scratch buffers, device properties. Implemented in runtime.cu; never used inside kernels.
+ */
+#ifndef PPO_CUDA_HOST_H
+#define PPO_CUDA_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppo_cuda_common.cuh"
+#include "ppo_kernels.h"
+
+namespace ppo {
+
+/* Records the calling thread's error message (printf format) and returns `status`. */
+int32_t fail(int32_t status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records "<op>: <what>: <cudaErrorName>: <cudaGetErrorString>" and returns PPO_ERR_ALLOC or PPO_ERR_DEVICE. */
+int32_t cuda_fail(const char *op, const char *what, cudaError_t e);
+
+/* Returns from the enclosing launcher when a CUDA call fails. */
+#define PPO_CUDA_CHECK(op, what, call)                      \
+    do {                                                    \
+        cudaError_t ppo_e_ = (call);                        \
+        if (ppo_e_ != cudaSuccess) return ::ppo::cuda_fail(op, what, ppo_e_); \
+    } while (0)
+
+/* Multiprocessor count of the current device (cached per device; 1 if unknown). */
+int sm_count();
+
+/*
+ * Device scratch for one launcher call (reduction partials, counters, error flags). Buffers are taken from a
+ * process-wide pool and returned when the Scratch goes out of scope; every launcher that uses scratch synchronises
+ * its stream before returning, so a returned buffer is never still in use by a kernel.
+ */
+class Scratch {
+  public:
+    Scratch() = default;
+    ~Scratch();
+    Scratch(const Scratch &) = delete;
+    Scratch &operator=(const Scratch &) = delete;
+    /* Reserves at least `bytes` (256-byte aligned). Returns PPO_OK or a failure status (message recorded). */
+    int32_t reserve(const char *op, size_t bytes);
+    void *ptr() const { return ptr_; }
+    template <class T> T *at(size_t byte_offset) const {
+        return reinterpret_cast<T *>(static_cast<char *>(ptr_) + byte_offset);
+    }
+
+  private:
+    void *ptr_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+/* Rounds a byte count up to the 256-byte alignment used to carve scratch buffers. */
+inline size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+/* cudaGetLastError after a launch, as a launcher status. */
+int32_t check_launch(const char *op, const char *kernel);
+
+/* Synchronises `stream`, turning a kernel failure into a status. */
+int32_t sync(const char *op, cudaStream_t stream);
+
+/*
+ * Label check shared by the token_logprobs launchers: the kernels atomicMin the first bad row into `flag`
+ * (initialised to ~0 by reset_label_flag). After a sync, report_label_flag names the row and its label value.
+ */
+int32_t reset_label_flag(const char *op, unsigned long long *flag, cudaStream_t stream);
+int32_t report_label_flag(const char *op, const unsigned long long *flag, const void *labels, int32_t label_dtype,
+                          int64_t v, cudaStream_t stream);
+
+}  // namespace ppo
+
+#endif /* PPO_CUDA_HOST_H */
