@@ -18,7 +18,6 @@ import dev.ppoengine.kernels.ValueLossResult;
 import dev.ppoengine.kernels.WhitenEpsMode;
 import dev.ppoengine.kernels.WhitenOptions;
 import dev.ppoengine.kernels.WhitenVariance;
-import dev.ppoengine.tensor.DType;
 import dev.ppoengine.tensor.Tensor;
 
 import java.lang.foreign.AddressLayout;
