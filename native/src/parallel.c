@@ -23,7 +23,7 @@
 #endif
 
 #define PPO_MAX_WORKERS 255
-#define PPO_SPIN 20000
+#define PPO_SPIN 4000   /* ~0.1 ms of pause instructions before sleeping */
 
 static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;   /* one job on the pool at a time */
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;  /* guards sleeping on the two condvars */
