@@ -5,17 +5,19 @@
  * forward writes logprobs [n], entropy [n] (nullable), saved [n, 3] (nullable); backward writes grad_logits [n, v]
  * (F32 or the logits' dtype, own row stride; may be the logits buffer itself).
  *
- * Forward, x = z/τ (computed as z·(1/τ) in f32), y the label:
+ * Forward, x = z/τ, y the label:
  *   lse = log Σ_j e^{x_j},  logprob = x_y − lse,  mean = Σ_j p_j x_j,  entropy = lse − mean  (p = softmax(x));
  *   with entropy_logits=raw the entropy (and saved cols 1, 2) come from z instead of x.
  * ONE pass over each row (the online softmax of Milakov & Gimelshein, "Online normalizer calculation for softmax",
- * 2018, extended to Σ p·x): every SIMD lane keeps a running max m, s = Σ e^{x−m} and w = Σ e^{x−m}(x−m). A block
- * of 4 vectors is loaded and converted in registers, its lane max taken, and only when a lane's max grows are
- * that lane's sums rescaled: s ← s·e^{m−m'}, w ← e^{m−m'}(w + s(m−m')). Keeping w relative to m avoids the
+ * 2018, extended to Σ p·x): every SIMD lane keeps a running max m of the raw z, s = Σ e^d and w = Σ e^d·d with
+ * d = (z − m)/τ (the difference is taken before scaling, so rounding scales with |d|, not with |z|/τ). A block of
+ * 4 vectors is loaded and converted in registers, its lane max taken, and only when a lane's max grows are that
+ * lane's sums rescaled: s ← s·e^{Δ}, w ← e^{Δ}(w + s·Δ), Δ = (m − m')/τ. Keeping w relative to m avoids the
  * cancellation of lse − mean for peaked rows. s and w accumulate in f64 lanes (one f32 block sum per block
  * converted and added), so rows of 150k logits stay far inside the SPEC tolerance. The lanes are merged once per
- * row in f64 (libm exp/log): lse = M + log S, mean = M + W/S, entropy = log S − W/S. The label's logit is read
- * directly (one element). saved[i] = (lse of x, lse of the entropy logits, mean of the entropy logits).
+ * row in f64 (libm exp/log): lse = M/τ + log S, mean = M/τ + W/S, entropy = log S − W/S, and
+ * logprob = (z_y − M)/τ − log S with the label's logit read directly (one element).
+ * saved[i] = (lse of x, lse of the entropy logits, mean of the entropy logits).
  *
  * Backward, one more pass per row (p = e^{x − saved0}):
  *   grad_ij = (g_i·(1[j=y] − p_ij) − h_i·p_ij·(x_ij − mean_i)) / τ;
@@ -41,7 +43,8 @@ typedef struct {
     int64_t n, v, stride;
     const void *labels;
     int32_t label_dtype;
-    float inv_tau;
+    float inv_tau;      /* 1/τ rounded to f32: scales the differences in the SIMD pass */
+    double inv_tau_d;   /* 1/τ in f64: the per-row merge */
     int mode;
     float *logprobs, *entropy, *saved;          /* forward outputs */
     const float *saved_in, *grad_lp, *grad_ent; /* backward inputs */
@@ -76,9 +79,9 @@ PPO_INLINE float load_scalar(const void *row, int dt, int64_t j) {
 #define BLK 4
 
 typedef struct {
-    vf m;   /* lane running max (-FLT_MAX before the lane saw an element) */
-    vd s;   /* Σ e^{x − m} */
-    vd w;   /* Σ e^{x − m}·(x − m) */
+    vf m;   /* lane running max of the RAW logits z (-FLT_MAX before the lane saw an element) */
+    vd s;   /* Σ e^{d}, d = (z − m)·c */
+    vd w;   /* Σ e^{d}·d */
 } acc_t;
 
 PPO_INLINE void acc_init(acc_t *a) {
@@ -89,35 +92,44 @@ PPO_INLINE void acc_init(acc_t *a) {
 
 /* Moves every lane's reference point to mn >= m. diff is bounded below so that s·diff stays finite when m was
  * -FLT_MAX (s = 0 then); e^{-200} is 0 in f32 anyway. */
-PPO_INLINE void acc_rescale(acc_t *a, vf mn, int want_w) {
-    vf diff = vf_max(vf_set1(-200.0f), a->m - mn);
+PPO_INLINE void acc_rescale(acc_t *a, vf mn, float c, int want_w) {
+    vf diff = vf_max(vf_set1(-200.0f), (a->m - mn) * c);
     vd sc = vd_from(vf_exp(diff));
     if (want_w) a->w = sc * (a->w + a->s * vd_from(diff));
     a->s = sc * a->s;
     a->m = mn;
 }
 
-PPO_INLINE void acc_block(acc_t *a, const vf *x, int want_w) {
-    vf bm = vf_max(vf_max(x[0], x[1]), vf_max(x[2], x[3]));
-    if (vi_any(bm > a->m)) acc_rescale(a, vf_max(a->m, bm), want_w);
-    vf d0 = x[0] - a->m, d1 = x[1] - a->m, d2 = x[2] - a->m, d3 = x[3] - a->m;
+/* A block of BLK full vectors of raw logits z, accumulated for the logits z·c (c = 1/τ or 1). Differences are
+ * taken before scaling, d = (z − m)·c: the rounding error then scales with |d| (small for the elements that
+ * dominate the sums), not with |z|/τ. */
+PPO_INLINE void acc_block(acc_t *a, const vf *z, float c, int want_w) {
+    vf bm = vf_max(vf_max(z[0], z[1]), vf_max(z[2], z[3]));
+    if (vi_any(bm > a->m)) acc_rescale(a, vf_max(a->m, bm), c, want_w);
+    vf d0 = (z[0] - a->m) * c, d1 = (z[1] - a->m) * c, d2 = (z[2] - a->m) * c, d3 = (z[3] - a->m) * c;
     vf e0 = vf_exp(d0), e1 = vf_exp(d1), e2 = vf_exp(d2), e3 = vf_exp(d3);
     a->s += vd_from((e0 + e1) + (e2 + e3));
     if (want_w) a->w += vd_from((e0 * d0 + e1 * d1) + (e2 * d2 + e3 * d3));
 }
 
 /* One vector of which only the `valid` lanes are elements (row tails). */
-PPO_INLINE void acc_one(acc_t *a, vf x, vi valid, int want_w) {
-    x = vf_sel(valid, x, vf_set1(-FLT_MAX));
-    if (vi_any(x > a->m)) acc_rescale(a, vf_max(a->m, x), want_w);
-    vf d = vf_and(valid, x - a->m);
+PPO_INLINE void acc_one(acc_t *a, vf z, vi valid, float c, int want_w) {
+    z = vf_sel(valid, z, vf_set1(-FLT_MAX));
+    if (vi_any(z > a->m)) acc_rescale(a, vf_max(a->m, z), c, want_w);
+    vf d = vf_and(valid, (z - a->m) * c);
     vf e = vf_and(valid, vf_exp(d));
     a->s += vd_from(e);
     if (want_w) a->w += vd_from(e * d);
 }
 
-/* Merges the lanes (fixed order, f64): lse = M + log S, mean = M + W/S, entropy = log S − W/S. */
-PPO_INLINE void acc_finish(const acc_t *a, double *lse, double *mean, double *ent) {
+typedef struct {
+    double big;    /* M: the row max of z (raw) */
+    double log_s;  /* log Σ e^{(z − M)·c} */
+    double w_s;    /* Σ p·(z − M)·c  (p = softmax(z·c)) */
+} row_sums;
+
+/* Merges the lanes (fixed order, f64). Then lse = M·c + log S, mean = M·c + W/S, entropy = log S − W/S. */
+PPO_INLINE row_sums acc_finish(const acc_t *a, double c) {
     float m[VW];
     double s[VW], w[VW];
     memcpy(m, &a->m, sizeof m);
@@ -127,15 +139,13 @@ PPO_INLINE void acc_finish(const acc_t *a, double *lse, double *mean, double *en
     for (int i = 1; i < VW; i++) big = m[i] > big ? m[i] : big;
     double S = 0, W = 0;
     for (int i = 0; i < VW; i++) {
-        double dm = (double)m[i] - big;   /* lanes that saw nothing: s = w = 0, e^{dm} = 0 */
+        double dm = ((double)m[i] - big) * c;   /* lanes that saw nothing: s = w = 0, e^{dm} = 0 */
         double sc = exp(dm);
         S += s[i] * sc;
         W += sc * (w[i] + s[i] * dm);
     }
-    double ls = log(S);   /* S >= 1: the lane holding the row max contributes e^0 */
-    *lse = big + ls;
-    *mean = big + W / S;
-    *ent = ls - W / S;
+    row_sums r = {big, log(S), W / S};   /* S >= 1: the lane holding the row max contributes e^0 */
+    return r;
 }
 
 PPO_INLINE void fwd_row(const void *row, const int dt, int64_t v, float inv, const int mode, acc_t *a, acc_t *b) {
@@ -143,16 +153,13 @@ PPO_INLINE void fwd_row(const void *row, const int dt, int64_t v, float inv, con
     acc_init(b);
     int64_t j = 0;
     for (; j + BLK * VW <= v; j += BLK * VW) {
-        vf z[BLK], x[BLK];
-        for (int k = 0; k < BLK; k++) {
-            z[k] = vf_load_dt(row, dt, j + k * VW);
-            x[k] = z[k] * inv;
-        }
+        vf z[BLK];
+        for (int k = 0; k < BLK; k++) z[k] = vf_load_dt(row, dt, j + k * VW);
         if (mode == TLP_RAW) {
-            acc_block(a, x, 0);
-            acc_block(b, z, 1);
+            acc_block(a, z, inv, 0);
+            acc_block(b, z, 1.0f, 1);
         } else {
-            acc_block(a, x, mode == TLP_LSE_MEAN);
+            acc_block(a, z, inv, mode == TLP_LSE_MEAN);
         }
     }
     for (; j < v; j += VW) {
@@ -160,10 +167,10 @@ PPO_INLINE void fwd_row(const void *row, const int dt, int64_t v, float inv, con
         vf z = cnt == VW ? vf_load_dt(row, dt, j) : vf_load_dt_tail(row, dt, j, cnt);
         vi valid = vi_iota() < cnt;
         if (mode == TLP_RAW) {
-            acc_one(a, z * inv, valid, 0);
-            acc_one(b, z, valid, 1);
+            acc_one(a, z, valid, inv, 0);
+            acc_one(b, z, valid, 1.0f, 1);
         } else {
-            acc_one(a, z * inv, valid, mode == TLP_LSE_MEAN);
+            acc_one(a, z, valid, inv, mode == TLP_LSE_MEAN);
         }
     }
 }
@@ -179,13 +186,20 @@ PPO_INLINE void fwd_rows(tlp_args *p, int64_t begin, int64_t end, const int dt, 
         const void *row = (const unsigned char *)p->logits + (size_t)i * (size_t)p->stride * es;
         acc_t a, b;
         fwd_row(row, dt, p->v, p->inv_tau, mode, &a, &b);
-        double lse, mean, ent;
-        acc_finish(&a, &lse, &mean, &ent);
-        double lse_e = lse, mean_e = mean, ent_e = ent;
-        if (mode == TLP_RAW) acc_finish(&b, &lse_e, &mean_e, &ent_e);
-        double xy = (double)(load_scalar(row, dt, y) * p->inv_tau);   /* the same f32 product as in the pass */
+        const double c = p->inv_tau_d;
+        row_sums ra = acc_finish(&a, c);
+        double lse = ra.big * c + ra.log_s;
+        double lse_e = lse, mean_e = ra.big * c + ra.w_s, ent_e = ra.log_s - ra.w_s;
+        if (mode == TLP_RAW) {
+            row_sums rb = acc_finish(&b, 1.0);
+            lse_e = rb.big + rb.log_s;
+            mean_e = rb.big + rb.w_s;
+            ent_e = rb.log_s - rb.w_s;
+        }
+        /* x_y − lse = (z_y − M)/τ − log S: z_y − M is exact in f64 */
+        double logprob = ((double)load_scalar(row, dt, y) - ra.big) * c - ra.log_s;
         /* narrowing to f32 outputs: the SPEC output dtype */
-        p->logprobs[i] = (float)(xy - lse);
+        p->logprobs[i] = (float)logprob;
         if (p->entropy != NULL) p->entropy[i] = (float)ent_e;
         if (p->saved != NULL) {
             p->saved[3 * i] = (float)lse;
@@ -218,7 +232,7 @@ PPO_INLINE vf bwd_vec(vf z, int64_t j, int64_t y, float inv, float lse, float ls
     int64_t dy = y - j;
     vi hot = (dy >= 0 && dy < VW) ? (vi_iota() == (int32_t)dy) : vi_set1(0);
     vf x = z * inv;
-    vf p = vf_exp(x - lse);
+    vf p = vf_exp(z * inv - lse);   /* one FMA where available: rounded once, relative to the small x − lse */
     vf gv = vf_and(hot, vf_set1(g));
     if (mode == TLPB_SCALED) return inv * (gv - p * (g + h * (x - mean_e)));
     vf q = vf_exp(z - lse_e);
@@ -330,8 +344,9 @@ int32_t token_logprobs(void *ctx, const void *logits, int32_t logits_dtype, int6
     a.stride = row_stride;
     a.labels = labels;
     a.label_dtype = label_dtype;
-    a.inv_tau = (float)(1.0 / temperature);   /* narrowing: x = z·(1/τ) is computed in f32 (SPEC: f32 accumulation) */
-    int raw = entropy_logits == PPO_ENTROPY_RAW && a.inv_tau != 1.0f;
+    a.inv_tau = (float)(1.0 / temperature);   /* narrowing: the pass scales f32 differences (SPEC: f32 arithmetic) */
+    a.inv_tau_d = 1.0 / temperature;
+    int raw = entropy_logits == PPO_ENTROPY_RAW && temperature != 1.0;
     a.mode = (entropy == NULL && saved == NULL) ? TLP_LSE : raw ? TLP_RAW : TLP_LSE_MEAN;
     a.logprobs = logprobs;
     a.entropy = entropy;
@@ -374,7 +389,7 @@ int32_t token_logprobs_backward(void *ctx, const void *logits, int32_t logits_dt
     a.label_dtype = label_dtype;
     a.inv_tau = (float)(1.0 / temperature);   /* narrowing: as in the forward */
     /* raw entropy logits differ from the scaled ones only when τ != 1, and matter only with an entropy gradient */
-    a.mode = (entropy_logits == PPO_ENTROPY_RAW && a.inv_tau != 1.0f && grad_entropy != NULL) ? TLPB_RAW : TLPB_SCALED;
+    a.mode = (entropy_logits == PPO_ENTROPY_RAW && temperature != 1.0 && grad_entropy != NULL) ? TLPB_RAW : TLPB_SCALED;
     a.saved_in = saved;
     a.grad_lp = grad_logprobs;
     a.grad_ent = grad_entropy;
