@@ -316,6 +316,39 @@ class NativeCpuTest {
         }
     }
 
+    /** Two Java threads calling at once: one owns the pool, the other runs on its own thread; same bits either way. */
+    @Test
+    void concurrentCallersGetTheSameBits() throws Exception {
+        long n = 64, v = 3001;
+        try (Arena arena = Arena.ofShared(); NativeCpuKernels k = cpu(2, SimdLevel.BEST)) {
+            Tensor logits = stridedLogits(arena, DType.F32, n, v, v, 71);
+            Tensor labels = new Rand(arena, 72).labels(DType.I32, v, n);
+            LogprobOptions o = new LogprobOptions(0.8, EntropyLogits.SCALED);
+            Tensor want = Tensor.allocate(arena, DType.F32, n);
+            k.tokenLogprobs(logits, labels, o, want, null, null);
+            long[] wantBits = bits(d(want));
+            List<Thread> threads = new ArrayList<>();
+            List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int th = 0; th < 3; th++) {
+                Thread t = new Thread(() -> {
+                    try {
+                        for (int it = 0; it < 30; it++) {
+                            Tensor got = Tensor.allocate(arena, DType.F32, n);
+                            k.tokenLogprobs(logits, labels, o, got, null, null);
+                            assertArrayEquals(wantBits, bits(d(got)), "concurrent call " + it);
+                        }
+                    } catch (Throwable e) {
+                        failures.add(e);
+                    }
+                });
+                threads.add(t);
+                t.start();
+            }
+            for (Thread t : threads) t.join();
+            assertTrue(failures.isEmpty(), "concurrent calls: " + failures);
+        }
+    }
+
     // ------------------------------------------------------------------ provider, errors
 
     @Test
