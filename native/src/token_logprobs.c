@@ -106,7 +106,11 @@ PPO_INLINE void acc_rescale(acc_t *a, vf mn, float c, int want_w) {
 PPO_INLINE void acc_block(acc_t *a, const vf *z, float c, int want_w) {
     vf bm = vf_max(vf_max(z[0], z[1]), vf_max(z[2], z[3]));
     if (vi_any(bm > a->m)) acc_rescale(a, vf_max(a->m, bm), c, want_w);
-    vf d0 = (z[0] - a->m) * c, d1 = (z[1] - a->m) * c, d2 = (z[2] - a->m) * c, d3 = (z[3] - a->m) * c;
+    /* d >= -100: e^d is then exactly 0 below -87, and e·d is 0 rather than 0·(−inf) = NaN for a −inf logit
+     * (a masked vocabulary entry contributes nothing, the limit of p·z as p → 0) */
+    const vf lo = vf_set1(-100.0f);
+    vf d0 = vf_max(lo, (z[0] - a->m) * c), d1 = vf_max(lo, (z[1] - a->m) * c);
+    vf d2 = vf_max(lo, (z[2] - a->m) * c), d3 = vf_max(lo, (z[3] - a->m) * c);
     vf e0 = vf_exp(d0), e1 = vf_exp(d1), e2 = vf_exp(d2), e3 = vf_exp(d3);
     a->s += vd_from((e0 + e1) + (e2 + e3));
     if (want_w) a->w += vd_from((e0 * d0 + e1 * d1) + (e2 * d2 + e3 * d3));
@@ -116,7 +120,7 @@ PPO_INLINE void acc_block(acc_t *a, const vf *z, float c, int want_w) {
 PPO_INLINE void acc_one(acc_t *a, vf z, vi valid, float c, int want_w) {
     z = vf_sel(valid, z, vf_set1(-FLT_MAX));
     if (vi_any(z > a->m)) acc_rescale(a, vf_max(a->m, z), c, want_w);
-    vf d = vf_and(valid, (z - a->m) * c);
+    vf d = vf_and(valid, vf_max(vf_set1(-100.0f), (z - a->m) * c));   /* as in acc_block */
     vf e = vf_and(valid, vf_exp(d));
     a->s += vd_from(e);
     if (want_w) a->w += vd_from(e * d);
@@ -234,9 +238,10 @@ PPO_INLINE vf bwd_vec(vf z, int64_t j, int64_t y, float inv, float lse, float ls
     vf x = z * inv;
     vf p = vf_exp(z * inv - lse);   /* one FMA where available: rounded once, relative to the small x − lse */
     vf gv = vf_and(hot, vf_set1(g));
-    if (mode == TLPB_SCALED) return inv * (gv - p * (g + h * (x - mean_e)));
+    /* where p (or q) is 0 — a −inf logit — the entropy term's limit is 0, not 0·∞ = NaN */
+    if (mode == TLPB_SCALED) return inv * (gv - p * g - vf_and(p > 0.0f, p * (h * (x - mean_e))));
     vf q = vf_exp(z - lse_e);
-    return inv * (gv - p * g) - h * q * (z - mean_e);
+    return inv * (gv - p * g) - vf_and(q > 0.0f, h * q * (z - mean_e));
 }
 
 PPO_INLINE void bwd_rows(tlp_args *p, int64_t begin, int64_t end, const int dt, const int odt, const int mode) {

@@ -174,6 +174,39 @@ class NativeCpuTest {
         }
     }
 
+    /**
+     * −inf logits (masked vocabulary entries, here the first 40 columns of every row, every 7th column and the row
+     * tails) contribute p = 0 and no NaN: forward and backward (with an entropy gradient) match the reference.
+     */
+    @ParameterizedTest
+    @EnumSource(value = SimdLevel.class, names = {"GENERIC", "AVX2", "AVX512"})
+    void tokenLogprobsMaskedVocabulary(SimdLevel level) {
+        long n = 40, v = 1000;
+        for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+            for (EntropyLogits e : EntropyLogits.values()) {
+                LogprobOptions o = new LogprobOptions(0.75, e);
+                check("token_logprobs -inf " + dt + " " + e, level, (k, arena) -> {
+                    Tensor logits = stridedLogits(arena, dt, n, v, v, 81);
+                    for (long i = 0; i < n * v; i++) {
+                        long col = i % v;
+                        if (col < 40 || col % 7 == 0 || col >= v - 3) logits.setFloat(i, Double.NEGATIVE_INFINITY);
+                    }
+                    long[] y = new long[(int) n];
+                    for (int i = 0; i < n; i++) y[i] = 43 + (i * 37L) % 900 / 7 * 7;   // 43 + 7k: never a −inf column
+                    Tensor labels = Tensor.ofLongs(arena, y, n);
+                    Tensor lp = Tensor.allocate(arena, DType.F32, n), ent = Tensor.allocate(arena, DType.F32, n);
+                    Tensor saved = Tensor.allocate(arena, DType.F32, n, 3);
+                    k.tokenLogprobs(logits, labels, o, lp, ent, saved);
+                    Rand r = new Rand(arena, 82);
+                    Tensor grad = Tensor.allocate(arena, DType.F32, n, v);
+                    k.tokenLogprobsBackward(logits, labels, saved, r.normal(DType.F32, 1, n), r.normal(DType.F32, 1, n),
+                            o, grad);
+                    return new double[][] {d(lp), d(ent), d(saved), d(grad)};
+                });
+            }
+        }
+    }
+
     /** For 16-bit outputs: the difference to the f32 gradient rounded to dt must be 0 (one rounding, same value). */
     private static double[] roundedTo(DType dt, double[] f32, double[] out) {
         double[] diff = new double[out.length];
