@@ -42,9 +42,10 @@ enum ComputeOp {
             sameShape("grad_logprobs", gradLogprobs, labels);
             if (gradEntropy != null) sameShape("grad_entropy", gradEntropy, labels);
             LogprobOptions o = s.logprobOptions();
-            // The backward needs the forward's per-row statistics (lse, entropy lse, mean): run the forward first.
+            // The backward needs the forward's per-row statistics (lse, entropy lse, mean): run the forward first
+            // (asking for the entropy too, so no backend can skip the statistics the entropy term needs).
             Tensor saved = Tensor.allocate(io.arena(), DType.F32, logits.rows(), 3);
-            k.tokenLogprobs(logits, labels, o, allocateLike(io, labels), null, saved);
+            k.tokenLogprobs(logits, labels, o, allocateLike(io, labels), allocateLike(io, labels), saved);
             Tensor gradLogits = Tensor.allocate(io.arena(), DType.F32, logits.shape());
             k.tokenLogprobsBackward(logits, labels, saved, gradLogprobs, gradEntropy, o, gradLogits);
             io.output("grad_logits", gradLogits);
@@ -67,7 +68,7 @@ enum ComputeOp {
             Tensor logprobs = io.tokens("logprobs");
             Tensor ref = io.tokens("ref_logprobs");
             Tensor mask = io.mask("mask");
-            Tensor scores = io.floats("scores");
+            Tensor scores = scoresVector(io);
             // One sequence may come with a single score as a 0-d tensor.
             if (scores.rank() == 0 && io.batch() == 1) scores = scores.reshape(1);
             Tensor rewards = io.newTokens(), kl = io.newTokens(), rewardMask = io.newTokens();
@@ -158,7 +159,7 @@ enum ComputeOp {
 
         @Override
         void run(ComputeIo io, Settings s, PpoKernels k) {
-            Tensor scores = io.floats("scores");
+            Tensor scores = scoresVector(io);
             if (scores.rank() != 1) {
                 throw new CliException(CliException.INPUT, "scores: expected shape [B], got " + scores.shapeString());
             }
@@ -208,6 +209,12 @@ enum ComputeOp {
     /** An f32 output with the labels' shape (token_logprobs writes one value per label). */
     private static Tensor allocateLike(ComputeIo io, Tensor labels) {
         return Tensor.allocate(io.arena(), DType.F32, labels.shape());
+    }
+
+    /** scores [B]; a reward model's [B, 1] output is accepted as [B]. */
+    private static Tensor scoresVector(ComputeIo io) {
+        Tensor s = io.floats("scores");
+        return s.rank() == 2 && s.dim(1) == 1 ? s.reshape(s.dim(0)) : s;
     }
 
     private static void sameShape(String name, Tensor t, Tensor labels) {

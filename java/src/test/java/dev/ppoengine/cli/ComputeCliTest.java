@@ -496,6 +496,16 @@ class ComputeCliTest {
     }
 
     @Test
+    void scoresOfShapeBx1AreAcceptedAsB() throws IOException {
+        // A reward model's head gives [B, 1]: the same numbers as [B].
+        Map<String, Tensor> in = inputs("kl_shaped_rewards");
+        Map<String, Tensor> expect = expected("kl_shaped_rewards", in, settings("trl-ppov2", List.of()));
+        Map<String, Tensor> file = new LinkedHashMap<>(in);
+        file.put("scores", in.get("scores").reshape(B, 1));
+        assertSameTensors(expect, compute("kl_shaped_rewards", file, "trl-ppov2", List.of(), "reference"));
+    }
+
+    @Test
     void batchedBf16LogitsWithBtLabels() throws IOException {
         // logits [B, T, V] bf16 (read natively by the kernel), labels [B, T]: outputs are [B, T].
         Map<String, Tensor> in = new LinkedHashMap<>();
