@@ -131,7 +131,11 @@ final class ComputeCommand implements Callable<Integer>, Main.Debuggable {
         }
         PrintWriter o = spec.commandLine().getOut();
         StringJoiner what = new StringJoiner(", ");
-        for (var e : written.entrySet()) what.add(e.getKey() + " " + e.getValue().shapeString());
+        for (var e : written.entrySet()) {
+            Tensor t = e.getValue();
+            // Scalars are shown with their value (handy when cross-checking by eye), tensors with their shape.
+            what.add(t.rank() == 0 ? e.getKey() + "=" + t.getFloat(0) : e.getKey() + " " + t.shapeString());
+        }
         o.println(operation.key() + ": wrote " + what + " to " + out + " (backend " + usedBackend + ", preset "
                 + settings.preset().key() + ")");
         o.flush();
