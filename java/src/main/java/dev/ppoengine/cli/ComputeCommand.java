@@ -118,28 +118,31 @@ final class ComputeCommand implements Callable<Integer>, Main.Debuggable {
         }
         checkOutputLocation();
 
-        Map<String, Tensor> written;
-        String usedBackend;
+        // The summary is built inside the block: the output tensors live in the arena closed at its end.
+        String summary;
         try (Arena arena = Arena.ofConfined();
              SafetensorsFile file = open(in);
              PpoKernels kernels = Backends.select(backendName).kernels()) {
             ComputeIo io = new ComputeIo(file, arena, settings.flag("check_finite"), operation.key(), operation.reads());
             operation.run(io, settings, kernels);
-            usedBackend = kernels.name();
-            written = io.outputs();
-            write(written, metadata(operation, usedBackend));
+            write(io.outputs(), metadata(operation, kernels.name()));
+            summary = summary(operation, io.outputs(), kernels.name(), settings);
         }
         PrintWriter o = spec.commandLine().getOut();
+        o.println(summary);
+        o.flush();
+        return 0;
+    }
+
+    /** One stdout line: what was written where. Scalars show their value (handy when cross-checking by eye). */
+    private String summary(ComputeOp operation, Map<String, Tensor> written, String usedBackend, Settings settings) {
         StringJoiner what = new StringJoiner(", ");
         for (var e : written.entrySet()) {
             Tensor t = e.getValue();
-            // Scalars are shown with their value (handy when cross-checking by eye), tensors with their shape.
             what.add(t.rank() == 0 ? e.getKey() + "=" + t.getFloat(0) : e.getKey() + " " + t.shapeString());
         }
-        o.println(operation.key() + ": wrote " + what + " to " + out + " (backend " + usedBackend + ", preset "
-                + settings.preset().key() + ")");
-        o.flush();
-        return 0;
+        return operation.key() + ": wrote " + what + " to " + out + " (backend " + usedBackend + ", preset "
+                + settings.preset().key() + ")";
     }
 
     /** The preset with the --set overrides on top; any problem is a usage error naming the key. */
