@@ -151,6 +151,8 @@ public final class NativeCpuKernels extends AbstractKernels {
             case I32 -> 3;
             case I64 -> 4;
             case U8, BOOL -> 5;
+            // F64 exists for safetensors I/O only; AbstractKernels rejects it before any native call.
+            case F64 -> throw new IllegalArgumentException(t + ": f64 is not a kernel dtype");
         };
     }
 
