@@ -1,13 +1,15 @@
 #!/bin/sh
 # Builds the CUDA launcher libraries for the Maven build of java/ (and for people: see README.md).
 #   build.sh <build-dir> <output-dir>   configure + build with CMake; libraries and reports go to <output-dir>
-#   build.sh test <build-dir>           runs the emulator's own tests (simt_test) if they were built
+#   build.sh test <build-dir> [skip]    runs the emulator's own tests (simt_test) if they were built; skip=true
+#                                       (Maven's -DskipTests) skips them
 # Without cmake, or without nvcc, the build stays green: only what can be built is built, and
 # <output-dir>/libppo_cuda*.unavailable.txt says why the rest is missing (the Java backends report that text).
 set -u
 src=$(cd "$(dirname "$0")" && pwd)
 
 if [ "${1:-}" = "test" ]; then
+  if [ "${3:-false}" = "true" ]; then exit 0; fi
   bin="${2:?build dir}/simt_test"
   if [ -x "$bin" ]; then
     exec "$bin"
@@ -40,7 +42,12 @@ set -- -DCMAKE_BUILD_TYPE=Release "-DPPO_OUTPUT_DIR=$out"
 if [ -n "$nvcc" ]; then set -- "$@" "-DCMAKE_CUDA_COMPILER=$nvcc"; fi
 mkdir -p "$build"
 cmake -S "$src" -B "$build" "$@" >"$build/configure.log" 2>&1 || { cat "$build/configure.log" >&2; exit 1; }
-cmake --build "$build" -j "${PPO_BUILD_JOBS:-2}" || exit 1
+if ! cmake --build "$build" -j "${PPO_BUILD_JOBS:-2}" >"$build/build.log" 2>&1; then
+  echo "cuda-kernels: build FAILED; see $build/build.log" >&2
+  grep -E 'error|Error' "$build/build.log" | head -n 30 >&2
+  exit 1
+fi
+echo "cuda-kernels: built $(cd "$out" && ls libppo_cuda*.so 2>/dev/null | tr '\n' ' ')in $out" >&2
 if [ -f "$out/libppo_cuda.ptxas.txt" ]; then
   grep '^total spill bytes' "$out/libppo_cuda.ptxas.txt" | sed 's/^/cuda-kernels: ptxas /' >&2
 fi

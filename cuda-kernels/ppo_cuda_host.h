@@ -29,6 +29,15 @@ int32_t cuda_fail(const char *op, const char *what, cudaError_t e);
 /* Multiprocessor count of the current device (cached per device; 1 if unknown). */
 int sm_count();
 
+/* Blocks for a grid-stride sweep over n items: enough to fill the device (8 blocks per multiprocessor), never more
+ * than the items need. Depends only on n and the device, so reductions over these blocks repeat bit for bit. */
+inline unsigned grid_for(int64_t n, unsigned threads) {
+    int64_t want = (n + threads - 1) / threads;
+    int64_t cap = 8LL * sm_count();
+    if (want > cap) want = cap;
+    return (unsigned)(want < 1 ? 1 : want);
+}
+
 /*
  * Device scratch for one launcher call (reduction partials, counters, error flags). Buffers are taken from a
  * process-wide pool and returned when the Scratch goes out of scope; every launcher that uses scratch synchronises
