@@ -31,7 +31,7 @@
 namespace {
 using namespace ppo;
 
-constexpr int K = 4;                    // consecutive elements per thread per chunk
+constexpr int K = 8;                    // consecutive elements per thread per chunk
 constexpr unsigned GAE_MAX_THREADS = 256;
 
 struct Aff {
@@ -73,7 +73,7 @@ struct GaeArgs {
  * SUMMARY: writes the segment's composed map (a, b), so that A_lo = a·x + b for any A x entering at hi.
  */
 template <bool SKIP, int MODE>
-__global__ void __launch_bounds__(GAE_MAX_THREADS) gae_kernel(GaeArgs g) {
+__global__ void __launch_bounds__(GAE_MAX_THREADS, 4) gae_kernel(GaeArgs g) {
     __shared__ Aff wmap[2][32];      // warp composites of the current chunk, by chunk parity
     __shared__ First wfirst[2][32];  // skip: each warp's nearest valid value, by chunk parity
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
@@ -105,29 +105,33 @@ __global__ void __launch_bounds__(GAE_MAX_THREADS) gae_kernel(GaeArgs g) {
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int par = (int)(c & 1);
         const int64_t t0 = lo + c * CH + (int64_t)tid * K;  // this thread's first position
-        float rr[K], vv[K];
+        float rr[K], vv[K], a[K], b[K];
         bool ok[K];
-#pragma unroll
-        for (int k = 0; k < K; k++) {
-            const int64_t t = t0 + k;
-            ok[k] = t < hi && valid(g.mask, off + t);
-            // A masked position is never read into the arithmetic (zero mode: r = V = 0 there).
-            rr[k] = ok[k] ? g.r[off + t] : 0.0f;
-            vv[k] = ok[k] ? g.v[off + t] : 0.0f;
-        }
-        float a[K], b[K];
         if (!SKIP) {
-            // V_{t+1} after masking; past this thread's K positions it is the next position's (or 0 at the row end;
+            // Zero mode: δ_t = r'_t + γ·V'_{t+1} − V'_t with r', V' zero at masked steps, computed right to left so
+            // only V' stays live. Past this thread's K positions V'_{t+1} is the next position's (0 at the row end;
             // segments are whole chunks, so only the row end can cut a thread's positions short).
             const int64_t tn = t0 + K;
             float vnext = (tn < g.T && valid(g.mask, off + tn)) ? g.v[off + tn] : 0.0f;
 #pragma unroll
             for (int k = K - 1; k >= 0; k--) {
+                const int64_t t = t0 + k;
+                ok[k] = t < hi && valid(g.mask, off + t);
+                // A masked position is never read into the arithmetic.
+                const float r = ok[k] ? g.r[off + t] : 0.0f;
+                vv[k] = ok[k] ? g.v[off + t] : 0.0f;
                 a[k] = g.gl;
-                b[k] = rr[k] + g.gamma * vnext - vv[k];
+                b[k] = r + g.gamma * vnext - vv[k];
                 vnext = vv[k];
             }
         } else {
+#pragma unroll
+            for (int k = 0; k < K; k++) {
+                const int64_t t = t0 + k;
+                ok[k] = t < hi && valid(g.mask, off + t);
+                rr[k] = ok[k] ? g.r[off + t] : 0.0f;  // a masked position is never read into the arithmetic
+                vv[k] = ok[k] ? g.v[off + t] : 0.0f;
+            }
             // Phase 1: nearest valid value to the right of each of this thread's positions.
             First mine = {0.0f, 0.0f};
 #pragma unroll

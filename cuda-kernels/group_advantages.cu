@@ -15,7 +15,7 @@
 namespace {
 using namespace ppo;
 
-constexpr unsigned GA_THREADS = 256;  // 8 groups per block
+constexpr unsigned GA_THREADS = 256;  // at most 8 groups per block
 
 __global__ void __launch_bounds__(GA_THREADS)
 group_values_kernel(const float *__restrict__ scores, int64_t groups, int64_t n, int estimator, float eps,
@@ -72,9 +72,10 @@ extern "C" int32_t group_advantages(void *ctx, const float *scores, int64_t b, i
     if (scores == nullptr || advantages == nullptr) return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
     const int64_t groups = b / group_size;
-    const unsigned blocks = (unsigned)((groups + (GA_THREADS / 32) - 1) / (GA_THREADS / 32));
+    const unsigned threads = pick_threads(groups * 32, 1, GA_THREADS);  // a warp per group
+    const unsigned blocks = (unsigned)((groups + (threads / 32) - 1) / (threads / 32));
     if (mask == nullptr) {
-        SIMT_LAUNCH(group_values_kernel, dim3(blocks), dim3(GA_THREADS), 0, s, scores, groups, group_size, estimator,
+        SIMT_LAUNCH(group_values_kernel, dim3(blocks), dim3(threads), 0, s, scores, groups, group_size, estimator,
                     (float)std_eps, advantages);
         return check_launch(op, "group_values_kernel");
     }
@@ -82,11 +83,12 @@ extern "C" int32_t group_advantages(void *ctx, const float *scores, int64_t b, i
     int32_t rc = scratch.reserve(op, (size_t)b * sizeof(float));
     if (rc != PPO_OK) return rc;
     float *values = scratch.at<float>(0);
-    SIMT_LAUNCH(group_values_kernel, dim3(blocks), dim3(GA_THREADS), 0, s, scores, groups, group_size, estimator,
+    SIMT_LAUNCH(group_values_kernel, dim3(blocks), dim3(threads), 0, s, scores, groups, group_size, estimator,
                 (float)std_eps, values);
     if ((rc = check_launch(op, "group_values_kernel")) != PPO_OK) return rc;
     const int64_t total = b * t;
-    SIMT_LAUNCH(group_broadcast_kernel, dim3(grid_for(total, GA_THREADS)), dim3(GA_THREADS), 0, s, values,
+    const unsigned bthreads = sweep_threads(total, GA_THREADS);
+    SIMT_LAUNCH(group_broadcast_kernel, dim3(grid_for(total, bthreads)), dim3(bthreads), 0, s, values,
                 MaskRef{mask, mask_dtype}, total, t, advantages);
     if ((rc = check_launch(op, "group_broadcast_kernel")) != PPO_OK) return rc;
     return sync(op, s);  // the scratch returns to the pool: its kernels must be done

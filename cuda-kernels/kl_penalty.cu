@@ -12,9 +12,9 @@
 namespace {
 using namespace ppo;
 
-constexpr unsigned KL_THREADS = 256;
+constexpr unsigned KL_MAX_THREADS = 256;
 
-__global__ void __launch_bounds__(KL_THREADS)
+__global__ void __launch_bounds__(KL_MAX_THREADS)
 kl_penalty_kernel(const float *__restrict__ lp, const float *__restrict__ ref, MaskRef mask, int64_t n, KlParams p,
                   float *__restrict__ kl) {
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
@@ -35,7 +35,8 @@ extern "C" int32_t kl_penalty(void *ctx, const float *logprobs, const float *ref
     if (logprobs == nullptr || ref_logprobs == nullptr || kl == nullptr) return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
     KlParams p{estimator, (float)input_clamp, (float)output_clamp};
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    SIMT_LAUNCH(kl_penalty_kernel, dim3(grid_for(n, KL_THREADS)), dim3(KL_THREADS), 0, s, logprobs, ref_logprobs,
+    const unsigned threads = sweep_threads(n, KL_MAX_THREADS);
+    SIMT_LAUNCH(kl_penalty_kernel, dim3(grid_for(n, threads)), dim3(threads), 0, s, logprobs, ref_logprobs,
                 MaskRef{mask, mask_dtype}, n, p, kl);
     return check_launch(op, "kl_penalty_kernel");
 }

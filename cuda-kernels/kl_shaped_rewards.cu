@@ -90,7 +90,7 @@ extern "C" int32_t kl_shaped_rewards(void *ctx, const float *logprobs, const flo
     p.after_last = score_position == PPO_SCORE_AFTER_LAST;
     p.drop_slot_kl = kl_at_score_slot == PPO_SLOT_ZERO;
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    SIMT_LAUNCH(kl_shaped_rewards_kernel, dim3((unsigned)b), dim3(pick_threads(t, 4, KSR_MAX_THREADS)), 0, s, logprobs,
+    SIMT_LAUNCH(kl_shaped_rewards_kernel, dim3((unsigned)b), dim3(pick_threads(t, MIN_ITEMS_PER_THREAD, KSR_MAX_THREADS)), 0, s, logprobs,
                 ref_logprobs, MaskRef{mask, mask_dtype}, scores, t, p, rewards, kl, reward_mask);
     return check_launch(op, "kl_shaped_rewards_kernel");
 }

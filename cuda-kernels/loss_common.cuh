@@ -15,8 +15,8 @@
  * So d loss/d input_t = w_b·dL_t, written in the same elementwise pass.
  *
  * GPU shape of the computation (three launches, then one small copy to the host):
- *   1. loss_row_counts: a warp per row counts its valid tokens (n_b) and adds them to integer totals (N, R) with
- *      integer atomics — exact, so order-independent (no float atomics anywhere);
+ *   1. loss_row_counts: a warp per row (a thread per row for short rows) counts its valid tokens (n_b) and adds
+ *      them to integer totals (N, R) with integer atomics — exact, so order-independent (no float atomics anywhere);
  *   2. loss_tokens: one grid-stride pass over the B·T tokens reads the inputs once, writes the gradients and keeps
  *      per-thread partial sums of the loss and of every statistic; a fixed shuffle tree reduces them to one
  *      partial per block;
@@ -31,15 +31,24 @@
 namespace {
 using namespace ppo;
 
-constexpr unsigned LOSS_THREADS = 256;
+constexpr unsigned LOSS_THREADS = 256;  // the most threads per block of the token pass
 
-/* Statistic slots of the block partials / final sums. */
+/* Statistic slots of the final sums (LossSums::s). */
 enum {
     S_PLOSS = 0, S_CLIP = 1, S_DUAL = 2, S_NEGX = 3, S_HALFX2 = 4, S_RATIO = 5,  // policy
     S_VLOSS = 6, S_VCLIP = 7,                                                 // value
     S_ENT = 8,                                                                // entropy term
     S_COUNT = 9
 };
+
+/* Where each part's sums sit in the compact per-block partials of one loss_tokens instantiation: only the parts
+ * that run are reduced (fewer shuffles), policy first, then value, then entropy. */
+struct Slots {
+    int po, vo, eo, ns;
+};
+__host__ __device__ constexpr Slots slots_for(bool p, bool v, bool e) {
+    return Slots{0, p ? 6 : 0, (p ? 6 : 0) + (v ? 2 : 0), (p ? 6 : 0) + (v ? 2 : 0) + (e ? 1 : 0)};
+}
 
 struct AggDev {
     int mode;             // PPO_AGG_*
@@ -169,7 +178,8 @@ struct LossArgs {
     float *partials;                 // [gridDim.x][NS]
 };
 
-/* 1. Valid tokens per row and the totals (N, R). A warp per row; whole warps leave together (no barrier here). */
+/* 1. Valid tokens per row and the totals (N, R). Long rows: a warp per row (coalesced loads, a shuffle sum); whole
+ * warps leave together and there is no barrier. Totals use integer atomics: exact and order-independent. */
 __global__ void __launch_bounds__(LOSS_THREADS)
 loss_row_counts(MaskRef mask, int64_t B, int64_t T, int *__restrict__ row_len, unsigned long long *__restrict__ totals) {
     const int lane = threadIdx.x & 31;
@@ -180,16 +190,46 @@ loss_row_counts(MaskRef mask, int64_t B, int64_t T, int *__restrict__ row_len, u
     count = warp_sum_int(count);
     if (lane == 0) {
         row_len[row] = count;
-        // integer atomics: exact and order-independent, so the totals are deterministic
         atomicAdd(&totals[0], (unsigned long long)count);
         if (count > 0) atomicAdd(&totals[1], 1ull);
     }
 }
 
+/* Short rows (T ≤ SHORT_ROW): a thread per row reading its row in order (consecutive threads' rows are adjacent, so
+ * the loads stay in L1), no collectives at all. */
+constexpr int64_t SHORT_ROW = 256;
+__global__ void __launch_bounds__(LOSS_THREADS)
+loss_row_counts_short(MaskRef mask, int64_t B, int64_t T, int *__restrict__ row_len,
+                      unsigned long long *__restrict__ totals) {
+    const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= B) return;
+    int count = 0;
+    for (int64_t t = 0; t < T; t++) count += valid(mask, row * T + t) ? 1 : 0;
+    row_len[row] = count;
+    atomicAdd(&totals[0], (unsigned long long)count);
+    if (count > 0) atomicAdd(&totals[1], 1ull);
+}
+
+/* Launches the row count that suits T. */
+int32_t launch_counts(const char *op, MaskRef m, int64_t B, int64_t T, int *row_len, unsigned long long *tot,
+                      cudaStream_t s) {
+    if (T <= SHORT_ROW) {
+        const unsigned threads = pick_threads(B, 1, LOSS_THREADS);
+        SIMT_LAUNCH(loss_row_counts_short, dim3((unsigned)((B + threads - 1) / threads)), dim3(threads), 0, s, m, B, T,
+                    row_len, tot);
+        return check_launch(op, "loss_row_counts_short");
+    }
+    const unsigned threads = pick_threads(B * 32, 1, LOSS_THREADS);  // a warp per row
+    const unsigned blocks = (unsigned)((B + (threads / 32) - 1) / (threads / 32));
+    SIMT_LAUNCH(loss_row_counts, dim3(blocks), dim3(threads), 0, s, m, B, T, row_len, tot);
+    return check_launch(op, "loss_row_counts");
+}
+
 /* 2. The elementwise pass: gradients + one partial per block of every sum the losses and statistics need. */
 template <bool P, bool V, bool E>
 __global__ void __launch_bounds__(LOSS_THREADS) loss_tokens(LossArgs a) {
-    constexpr int NS = S_COUNT;
+    constexpr Slots SL = slots_for(P, V, E);
+    constexpr int NS = SL.ns;
     __shared__ float red[NS * 32];
     float acc[NS];
 #pragma unroll
@@ -210,18 +250,18 @@ __global__ void __launch_bounds__(LOSS_THREADS) loss_tokens(LossArgs a) {
                 float g = 0.0f;
                 if (ok) {
                     const PolicyTok k = policy_token(a.lp[i], a.old_lp[i], a.adv[i], a.pp);
-                    acc[S_PLOSS] += w * k.loss;
-                    acc[S_CLIP] += k.clipped ? 1.0f : 0.0f;
-                    acc[S_DUAL] += k.dual ? 1.0f : 0.0f;
-                    acc[S_NEGX] -= k.x;
-                    acc[S_HALFX2] += 0.5f * k.x * k.x;
-                    acc[S_RATIO] += k.ratio;
+                    acc[SL.po + 0] += w * k.loss;
+                    acc[SL.po + 1] += k.clipped ? 1.0f : 0.0f;
+                    acc[SL.po + 2] += k.dual ? 1.0f : 0.0f;
+                    acc[SL.po + 3] -= k.x;
+                    acc[SL.po + 4] += 0.5f * k.x * k.x;
+                    acc[SL.po + 5] += k.ratio;
                     g = w * k.grad;
                 }
                 a.grad_lp[i] = g;
             }
             if (E) {
-                if (ok) acc[S_ENT] += w * a.ent[i];
+                if (ok) acc[SL.eo] += w * a.ent[i];
                 a.grad_ent[i] = ok ? -a.ent_coef * w : 0.0f;
             }
         }
@@ -230,8 +270,8 @@ __global__ void __launch_bounds__(LOSS_THREADS) loss_tokens(LossArgs a) {
             if (valid(a.vmask, i)) {
                 const float w = vrow_w ? agg_weight(a.vagg, vn, vr, a.vrow[row], a.T) : vw0;
                 const ValueTok k = value_token(a.val[i], a.old_val[i], a.ret[i], a.vclip);
-                acc[S_VLOSS] += w * k.loss;
-                acc[S_VCLIP] += k.clipped ? 1.0f : 0.0f;
+                acc[SL.vo + 0] += w * k.loss;
+                acc[SL.vo + 1] += k.clipped ? 1.0f : 0.0f;
                 g = (a.vscale * w) * k.grad;
             }
             a.grad_val[i] = g;
@@ -244,12 +284,13 @@ __global__ void __launch_bounds__(LOSS_THREADS) loss_tokens(LossArgs a) {
     }
 }
 
-/* 3. One warp: f64 sums of the block partials, lane-strided then a fixed shuffle tree. */
-__global__ void __launch_bounds__(32) loss_final(const float *__restrict__ partials, int nblocks, double *__restrict__ sums) {
+/* 3. One warp: f64 sums of the ns columns of the block partials, lane-strided then a fixed shuffle tree. */
+__global__ void __launch_bounds__(32)
+loss_final(const float *__restrict__ partials, int nblocks, int ns, double *__restrict__ sums) {
     const int lane = threadIdx.x;
-    for (int k = 0; k < S_COUNT; k++) {
+    for (int k = 0; k < ns; k++) {
         double s = 0.0;
-        for (int j = lane; j < nblocks; j += 32) s += (double)partials[(int64_t)j * S_COUNT + k];
+        for (int j = lane; j < nblocks; j += 32) s += (double)partials[(int64_t)j * ns + k];
         s = warp_sum_down(s);
         if (lane == 0) sums[k] = s;
     }
@@ -272,17 +313,17 @@ struct LossSums {
 };
 
 template <bool P, bool V, bool E>
-void launch_tokens(const LossArgs &a, unsigned blocks, cudaStream_t s) {
+void launch_tokens(const LossArgs &a, unsigned blocks, unsigned threads, cudaStream_t s) {
     auto kernel = loss_tokens<P, V, E>;
-    SIMT_LAUNCH(kernel, dim3(blocks), dim3(LOSS_THREADS), 0, s, a);
+    SIMT_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, s, a);
 }
 
 /* Runs the three launches and copies the sums back (synchronises the stream). */
 int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     const char *op = job.op;
     const int64_t n = job.b * job.t;
-    const unsigned blocks = grid_for(n, LOSS_THREADS);
-    const unsigned count_blocks = (unsigned)((job.b + (LOSS_THREADS / 32) - 1) / (LOSS_THREADS / 32));
+    const unsigned threads = sweep_threads(n, LOSS_THREADS);
+    const unsigned blocks = grid_for(n, threads);
     const bool need_p = job.policy || job.entropy;
     const bool same_mask = !need_p || !job.value ||
                            (job.vmask_ptr == job.pmask_ptr && job.vmask_dtype == job.pmask_dtype);
@@ -291,7 +332,7 @@ int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     const size_t off_prow = off_sums + align256(S_COUNT * sizeof(double));
     const size_t off_vrow = off_prow + align256((size_t)job.b * sizeof(int));
     const size_t off_part = off_vrow + align256((size_t)job.b * sizeof(int));
-    const size_t bytes = off_part + (size_t)blocks * S_COUNT * sizeof(float);
+    const size_t bytes = off_part + (size_t)blocks * S_COUNT * sizeof(float);  // room for the widest layout
     Scratch scratch;
     int32_t rc = scratch.reserve(op, bytes);
     if (rc != PPO_OK) return rc;
@@ -310,26 +351,34 @@ int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     a.vrow = same_mask && need_p ? prow : vrow;
     a.vtot = same_mask && need_p ? tot : tot + 2;
     a.partials = scratch.at<float>(off_part);
-    if (need_p) {
-        SIMT_LAUNCH(loss_row_counts, dim3(count_blocks), dim3(LOSS_THREADS), 0, s, a.pmask, job.b, job.t, prow, tot);
-        if ((rc = check_launch(op, "loss_row_counts")) != PPO_OK) return rc;
+    if (need_p && (rc = launch_counts(op, a.pmask, job.b, job.t, prow, tot, s)) != PPO_OK) return rc;
+    if (job.value && !(same_mask && need_p) && (rc = launch_counts(op, a.vmask, job.b, job.t, vrow, tot + 2, s)) != PPO_OK) {
+        return rc;
     }
-    if (job.value && !(same_mask && need_p)) {
-        SIMT_LAUNCH(loss_row_counts, dim3(count_blocks), dim3(LOSS_THREADS), 0, s, a.vmask, job.b, job.t, vrow, tot + 2);
-        if ((rc = check_launch(op, "loss_row_counts")) != PPO_OK) return rc;
-    }
-    if (job.policy && job.value && job.entropy) launch_tokens<true, true, true>(a, blocks, s);
-    else if (job.policy && job.value) launch_tokens<true, true, false>(a, blocks, s);
-    else if (job.policy) launch_tokens<true, false, false>(a, blocks, s);
-    else launch_tokens<false, true, false>(a, blocks, s);
+    if (job.policy && job.value && job.entropy) launch_tokens<true, true, true>(a, blocks, threads, s);
+    else if (job.policy && job.value) launch_tokens<true, true, false>(a, blocks, threads, s);
+    else if (job.policy) launch_tokens<true, false, false>(a, blocks, threads, s);
+    else launch_tokens<false, true, false>(a, blocks, threads, s);
     if ((rc = check_launch(op, "loss_tokens")) != PPO_OK) return rc;
-    SIMT_LAUNCH(loss_final, dim3(1), dim3(32), 0, s, (const float *)a.partials, (int)blocks, sums);
+    const Slots sl = slots_for(job.policy, job.value, job.entropy);
+    SIMT_LAUNCH(loss_final, dim3(1), dim3(32), 0, s, (const float *)a.partials, (int)blocks, sl.ns, sums);
     if ((rc = check_launch(op, "loss_final")) != PPO_OK) return rc;
 
     unsigned long long host_tot[4];
-    PPO_CUDA_CHECK(op, "copy of the sums", cudaMemcpyAsync(out.s, sums, sizeof out.s, cudaMemcpyDeviceToHost, s));
+    double compact[S_COUNT];
+    PPO_CUDA_CHECK(op, "copy of the sums",
+                   cudaMemcpyAsync(compact, sums, (size_t)sl.ns * sizeof(double), cudaMemcpyDeviceToHost, s));
     PPO_CUDA_CHECK(op, "copy of the counts", cudaMemcpyAsync(host_tot, tot, sizeof host_tot, cudaMemcpyDeviceToHost, s));
     if ((rc = sync(op, s)) != PPO_OK) return rc;
+    for (int k = 0; k < S_COUNT; k++) out.s[k] = 0.0;
+    if (job.policy) {
+        for (int k = 0; k < 6; k++) out.s[S_PLOSS + k] = compact[sl.po + k];
+    }
+    if (job.value) {
+        out.s[S_VLOSS] = compact[sl.vo];
+        out.s[S_VCLIP] = compact[sl.vo + 1];
+    }
+    if (job.entropy) out.s[S_ENT] = compact[sl.eo];
     out.p_tok = host_tot[0];
     out.p_rows = host_tot[1];
     out.v_tok = same_mask && need_p ? host_tot[0] : host_tot[2];

@@ -7,8 +7,8 @@
  * N < 2 (unbiased) or N < 1 (biased) is an error.
  * Deterministic two-stage reduction (no float atomics): stage 1, each block reduces its grid-stride share to a
  * (count, mean, M2) triple — per-thread Welford updates, then Chan et al.'s pairwise merge in a fixed shuffle tree;
- * stage 2, every block merges all block triples in the same fixed order (in f64: counts stay exact, M2 keeps its
- * precision) and whitens its share. Both stages read x once; the launcher reads N back to report too few tokens.
+ * stage 2, one warp merges the block triples in a fixed order (in f64) into μ and the scale; stage 3 whitens
+ * elementwise. x is read twice; the launcher reads N back to report too few tokens.
  */
 #include "ppo_cuda_host.h"
 
@@ -73,16 +73,21 @@ struct WhitenParams {
     double min_count;
 };
 
-/* Stage 2: every block merges all partials (same order in every block, so every block gets the same μ, σ), then
- * whitens its share. Block 0 publishes N for the launcher. If N is too small nothing is written. */
-__global__ void __launch_bounds__(WH_THREADS)
-whiten_apply(const float *__restrict__ x, MaskRef mask, int64_t total, const float *__restrict__ partials, int nparts,
-             WhitenParams p, float *__restrict__ out, double *__restrict__ count_out) {
-    __shared__ double sh[3][32];
-    __shared__ float coef[4];  // μ as a float pair (hi, lo), scale, 1 if there are enough tokens
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+/* Whitening coefficients, computed once on the device by whiten_stats. */
+struct WhitenCoef {
+    double count;      // N (read back by the launcher)
+    float mu_hi, mu_lo;  // μ as a float pair: (x − hi) − lo keeps the centred value accurate when |μ| ≫ σ
+    float scale;       // rsqrt(σ² + ε) or rsqrt(max(σ², ε)); 0 when that is 0 (every valid x equals μ)
+    int ok;            // N is large enough
+};
+
+/* Stage 2: one warp merges the block partials in f64 (counts stay exact, M2 keeps its precision), lane-strided then
+ * a fixed shuffle tree, and derives μ and the scale. */
+__global__ void __launch_bounds__(32)
+whiten_stats(const float *__restrict__ partials, int nparts, WhitenParams p, WhitenCoef *__restrict__ coef) {
+    const int lane = threadIdx.x;
     double n = 0.0, mean = 0.0, m2 = 0.0;
-    for (int j = tid; j < nparts; j += blockDim.x) {
+    for (int j = lane; j < nparts; j += 32) {
         merge<double>(n, mean, m2, partials[3 * j], partials[3 * j + 1], partials[3 * j + 2]);
     }
     for (int o = 1; o < 32; o <<= 1) {
@@ -92,33 +97,31 @@ whiten_apply(const float *__restrict__ x, MaskRef mask, int64_t total, const flo
         if (lane + o < 32) merge<double>(n, mean, m2, nb, meanb, m2b);
     }
     if (lane == 0) {
-        sh[0][warp] = n;
-        sh[1][warp] = mean;
-        sh[2][warp] = m2;
-    }
-    __syncthreads();  // warp triples visible to thread 0
-    if (tid == 0) {
-        for (int w = 1; w < nw; w++) merge<double>(n, mean, m2, sh[0][w], sh[1][w], sh[2][w]);
-        if (blockIdx.x == 0) *count_out = n;
         double var = n > 0.0 ? m2 / n : 0.0;
         if (p.unbiased && n > 1.0) var = m2 / (n - 1.0);
         const double denom = p.eps_clamp ? (var > p.eps ? var : p.eps) : var + p.eps;
-        // μ = hi + lo: (x − hi) − lo keeps the centred value accurate when |μ| is large against σ.
-        coef[0] = (float)mean;
-        coef[1] = (float)(mean - (double)coef[0]);
-        coef[2] = denom > 0.0 ? (float)(1.0 / sqrt(denom)) : 0.0f;  // σ² = ε = 0: every valid x equals μ, out 0
-        coef[3] = n >= p.min_count ? 1.0f : 0.0f;
+        WhitenCoef c;
+        c.count = n;
+        c.mu_hi = (float)mean;
+        c.mu_lo = (float)(mean - (double)c.mu_hi);
+        c.scale = denom > 0.0 ? (float)(1.0 / sqrt(denom)) : 0.0f;
+        c.ok = n >= p.min_count;
+        *coef = c;
     }
-    __syncthreads();  // μ, the scale and the count check are visible to every thread
-    if (coef[3] == 0.0f) return;  // too few tokens (block-uniform): nothing is written, the launcher reports it
-    const float mu_hi = coef[0], mu_lo = coef[1], scale = coef[2];
-    const bool shift = p.shift_mean != 0;
+}
+
+/* Stage 3: elementwise. With too few tokens nothing is written (the launcher reports the error). */
+__global__ void __launch_bounds__(WH_THREADS)
+whiten_apply(const float *__restrict__ x, MaskRef mask, int64_t total, const WhitenCoef *__restrict__ coef,
+             int shift_mean, float *__restrict__ out) {
+    const WhitenCoef c = *coef;
+    if (!c.ok) return;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + tid; i < total; i += stride) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
         float r = 0.0f;
         if (valid(mask, i)) {
-            r = ((x[i] - mu_hi) - mu_lo) * scale;
-            if (!shift) r += mu_hi;
+            r = ((x[i] - c.mu_hi) - c.mu_lo) * c.scale;
+            if (!shift_mean) r += c.mu_hi;
         }
         out[i] = r;
     }
@@ -139,21 +142,24 @@ extern "C" int32_t masked_whiten(void *ctx, const float *values, const void *mas
     }
     if (values == nullptr || mask == nullptr || whitened == nullptr) return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    const unsigned blocks = grid_for(total, WH_THREADS);
+    const unsigned threads = sweep_threads(total, WH_THREADS);
+    const unsigned blocks = grid_for(total, threads);
     Scratch scratch;
-    int32_t rc = scratch.reserve(op, align256(sizeof(double)) + (size_t)blocks * 3 * sizeof(float));
+    int32_t rc = scratch.reserve(op, align256(sizeof(WhitenCoef)) + (size_t)blocks * 3 * sizeof(float));
     if (rc != PPO_OK) return rc;
-    double *count = scratch.at<double>(0);
-    float *partials = scratch.at<float>(align256(sizeof(double)));
+    WhitenCoef *coef = scratch.at<WhitenCoef>(0);
+    float *partials = scratch.at<float>(align256(sizeof(WhitenCoef)));
     const MaskRef m{mask, mask_dtype};
-    SIMT_LAUNCH(whiten_partials, dim3(blocks), dim3(WH_THREADS), 0, s, values, m, total, partials);
+    SIMT_LAUNCH(whiten_partials, dim3(blocks), dim3(threads), 0, s, values, m, total, partials);
     if ((rc = check_launch(op, "whiten_partials")) != PPO_OK) return rc;
     WhitenParams p{unbiased != 0, eps_clamp != 0, shift_mean != 0, eps, need};
-    SIMT_LAUNCH(whiten_apply, dim3(blocks), dim3(WH_THREADS), 0, s, values, m, total, partials, (int)blocks, p, whitened,
-                count);
+    SIMT_LAUNCH(whiten_stats, dim3(1), dim3(32), 0, s, (const float *)partials, (int)blocks, p, coef);
+    if ((rc = check_launch(op, "whiten_stats")) != PPO_OK) return rc;
+    SIMT_LAUNCH(whiten_apply, dim3(blocks), dim3(threads), 0, s, values, m, total, (const WhitenCoef *)coef,
+                shift_mean != 0, whitened);
     if ((rc = check_launch(op, "whiten_apply")) != PPO_OK) return rc;
     double n = 0.0;
-    PPO_CUDA_CHECK(op, "copy of the token count", cudaMemcpyAsync(&n, count, sizeof n, cudaMemcpyDeviceToHost, s));
+    PPO_CUDA_CHECK(op, "copy of the token count", cudaMemcpyAsync(&n, &coef->count, sizeof n, cudaMemcpyDeviceToHost, s));
     if ((rc = sync(op, s)) != PPO_OK) return rc;
     if (n < need) {
         return fail(PPO_ERR_INVALID, "%s: needs at least %d valid tokens for the %s variance, got %.0f", op, (int)need,

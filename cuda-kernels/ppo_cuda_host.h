@@ -29,11 +29,20 @@ int32_t cuda_fail(const char *op, const char *what, cudaError_t e);
 /* Multiprocessor count of the current device (cached per device; 1 if unknown). */
 int sm_count();
 
+/* Items each thread of a grid-stride sweep takes at least: small inputs get a few full blocks instead of many
+ * nearly empty ones (and fewer emulated threads on the simt emulator, where every thread costs a context switch). */
+constexpr int64_t MIN_ITEMS_PER_THREAD = 16;
+
+/* Threads for a grid-stride sweep over n items: a multiple of 32 in [32, max_threads]. */
+inline unsigned sweep_threads(int64_t n, unsigned max_threads) { return pick_threads(n, MIN_ITEMS_PER_THREAD, max_threads); }
+
 /* Blocks for a grid-stride sweep over n items: enough to fill the device (8 blocks per multiprocessor), never more
- * than the items need. Depends only on n and the device, so reductions over these blocks repeat bit for bit. */
+ * than MIN_ITEMS_PER_THREAD per thread needs. Depends only on n and the device, so reductions over these blocks
+ * repeat bit for bit. */
 inline unsigned grid_for(int64_t n, unsigned threads) {
-    int64_t want = (n + threads - 1) / threads;
-    int64_t cap = 8LL * sm_count();
+    const int64_t per_block = (int64_t)threads * MIN_ITEMS_PER_THREAD;
+    int64_t want = (n + per_block - 1) / per_block;
+    const int64_t cap = 8LL * sm_count();
     if (want > cap) want = cap;
     return (unsigned)(want < 1 ? 1 : want);
 }

@@ -182,7 +182,14 @@ int32_t ppo_cuda_device_count(int32_t *count) {
     if (e != cudaSuccess) {
         cudaGetLastError();
         *count = 0;
-        ppo::fail(PPO_OK, "no usable CUDA device: %s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
+        if (e == cudaErrorInsufficientDriver) {
+            // What the runtime reports both without any NVIDIA driver (no libcuda.so.1) and with an old one.
+            ppo::fail(PPO_OK, "no usable CUDA device: no NVIDIA driver was found, or it is older than the CUDA %d.%d "
+                      "runtime this library was built with (cudaErrorInsufficientDriver)", CUDART_VERSION / 1000,
+                      (CUDART_VERSION % 1000) / 10);
+        } else {
+            ppo::fail(PPO_OK, "no usable CUDA device: %s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
+        }
         return PPO_OK;
     }
     *count = n;

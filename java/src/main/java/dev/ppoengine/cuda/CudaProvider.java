@@ -3,7 +3,11 @@ package dev.ppoengine.cuda;
 import dev.ppoengine.kernels.BackendProvider;
 import dev.ppoengine.kernels.PpoKernels;
 
-/** The {@code cuda} backend: usable when libppo_cuda.so loads and the driver reports at least one device. */
+/**
+ * The {@code cuda} backend: usable when libppo_cuda.so loads and the driver reports at least one device. Selected by
+ * name it works on host tensors ({@link CudaStagedKernels}: copies in, runs on the GPU, copies out), so the CLI and
+ * host-tensor callers can use it; code that keeps its tensors on the GPU uses {@link CudaKernels} directly.
+ */
 public final class CudaProvider implements BackendProvider {
     @Override
     public String name() { return "cuda"; }
@@ -17,6 +21,7 @@ public final class CudaProvider implements BackendProvider {
         return null;
     }
 
+    /** Host-tensor kernels staged through device memory (the device API itself is {@link CudaKernels}). */
     @Override
-    public PpoKernels create() { return new CudaKernels(CudaRuntime.cuda()); }
+    public PpoKernels create() { return new CudaStagedKernels(CudaRuntime.cuda()); }
 }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# gpu-check.sh — checks the cuda backend on a machine with an NVIDIA GPU but no JDK or build tools.
+#
+#   gpu-check.sh bundle [DIR]   on a build machine (JDK 25, Maven, cmake, nvcc): builds the project and writes a
+#                               self-contained bundle to DIR (default: cuda-kernels/gpu-check/bundle, git-ignored):
+#                               a jlinked JDK 25 runtime, the classes with libppo_cuda.so, the compiled tests and
+#                               their jars, the JUnit launcher (GpuCheck), and the benchmark script.
+#   gpu-check.sh run [DIR]      on the GPU machine (driver, python3 with torch): runs the cuda backend test suite
+#                               (every op test class with the "cuda" backend + CudaDeviceTest) with the bundled
+#                               runtime, then the benchmark table of each kernel against PyTorch eager (bench.md).
+#                               QUICK=1: CudaDeviceTest only and smaller benchmark sizes. Exit status 0 = passed.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cmd="${1:-}"
+dir="${2:-$here/bundle}"
+say() { echo "[gpu-check] $*"; }
+die() { echo "[gpu-check] $*" >&2; exit 1; }
+
+case "$cmd" in
+bundle)
+    : "${JAVA_HOME:?set JAVA_HOME to a JDK 25}"
+    export MAVEN_OPTS="${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}"
+    mvn_flags="${MVN_FLAGS:--o}"
+    say "building the project (mvn package -DskipTests $mvn_flags)"
+    (cd "$root" && mvn -B -q $mvn_flags package -DskipTests)
+    classes="$root/java/target/classes"
+    if [ ! -f "$classes/native/linux-x86_64/libppo_cuda.so" ]; then
+        die "libppo_cuda.so was not built: $(cat "$classes/native/linux-x86_64/libppo_cuda.unavailable.txt" 2>/dev/null || echo unknown)"
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir/lib" "$dir/launcher"
+    cp -r "$classes" "$dir/classes"
+    cp -r "$root/java/target/test-classes" "$dir/test-classes"
+    dep="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+    (cd "$root/java" && mvn -B -q $mvn_flags "$dep:copy-dependencies" -DincludeScope=test -DoutputDirectory="$dir/lib")
+    platform="$(ls "$dir/lib" | sed -n 's/^junit-platform-engine-\(.*\)\.jar$/\1/p' | head -n 1)"
+    [ -n "$platform" ] || die "no junit-platform-engine jar among the test dependencies"
+    (cd "$root/java" && mvn -B -q $mvn_flags "$dep:copy" -Dartifact="org.junit.platform:junit-platform-launcher:$platform" \
+        -DoutputDirectory="$dir/lib")
+    "$JAVA_HOME/bin/javac" -d "$dir/launcher" -cp "$dir/classes:$dir/test-classes:$dir/lib/*" "$here/GpuCheck.java"
+    modules="$("$JAVA_HOME/bin/jdeps" --ignore-missing-deps --multi-release 25 --print-module-deps \
+        --class-path "$dir/lib/*" "$dir/classes" "$dir/test-classes" "$dir/launcher" 2>/dev/null || true)"
+    modules="${modules:-java.base,java.logging,java.management,java.xml,jdk.unsupported}"
+    say "jlink runtime with $modules"
+    "$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-debug --no-man-pages --no-header-files \
+        --compress=zip-9 --output "$dir/jdk"
+    cp "$here/gpu-check.sh" "$here/bench_vs_torch.py" "$dir/"
+    say "bundle ready: $dir ($(du -sh "$dir" | cut -f1)); on the GPU machine: $dir/gpu-check.sh run $dir"
+    ;;
+run)
+    [ -x "$dir/jdk/bin/java" ] || die "no bundle at $dir (make one with: gpu-check.sh bundle)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/[gpu-check] GPU: /' || true
+    cp="$dir/classes:$dir/test-classes:$dir/lib/*:$dir/launcher"
+    status=0
+    "$dir/jdk/bin/java" --enable-native-access=ALL-UNNAMED -Xss8m -cp "$cp" GpuCheck ${QUICK:+--quick} || status=$?
+    if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+        python3 "$dir/bench_vs_torch.py" --lib "$dir/classes/native/linux-x86_64/libppo_cuda.so" ${QUICK:+--quick} \
+            | tee "$dir/bench.md" || status=1
+    else
+        say "no python3 with a CUDA-enabled torch here: benchmark table skipped"
+    fi
+    exit $status
+    ;;
+*)
+    sed -n '2,14p' "$0"
+    exit 2
+    ;;
+esac
