@@ -9,6 +9,8 @@
 #                               (every op test class with the "cuda" backend + CudaDeviceTest) with the bundled
 #                               runtime, then the benchmark table of each kernel against PyTorch eager (bench.md).
 #                               QUICK=1: CudaDeviceTest only and smaller benchmark sizes. Exit status 0 = passed.
+#                               DRY_RUN=1 (no GPU needed): the same suite on the cuda-sim emulator, no benchmark —
+#                               checks the bundle itself.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -32,19 +34,26 @@ bundle)
     mkdir -p "$dir/lib" "$dir/launcher"
     cp -r "$classes" "$dir/classes"
     cp -r "$root/java/target/test-classes" "$dir/test-classes"
-    dep="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-    (cd "$root/java" && mvn -B -q $mvn_flags "$dep:copy-dependencies" -DincludeScope=test -DoutputDirectory="$dir/lib")
+    # The test class path, as Maven resolves it (exec-maven-plugin's %classpath), jars copied into lib/.
+    cpfile="$dir/test-classpath.txt"
+    (cd "$root/java" && mvn -B -q $mvn_flags org.codehaus.mojo:exec-maven-plugin:3.6.4:exec -Dexec.executable=echo \
+        -Dexec.args="%classpath" -Dexec.classpathScope=test -Dexec.outputFile="$cpfile")
+    tr ':' '\n' <"$cpfile" | grep '\.jar$' | while read -r jar; do cp "$jar" "$dir/lib/"; done
+    rm -f "$cpfile"
+    # The JUnit Platform launcher matching the engine (surefire adds it at test time; the bundle needs its own).
     platform="$(ls "$dir/lib" | sed -n 's/^junit-platform-engine-\(.*\)\.jar$/\1/p' | head -n 1)"
     [ -n "$platform" ] || die "no junit-platform-engine jar among the test dependencies"
-    (cd "$root/java" && mvn -B -q $mvn_flags "$dep:copy" -Dartifact="org.junit.platform:junit-platform-launcher:$platform" \
-        -DoutputDirectory="$dir/lib")
+    repo="${MAVEN_REPO:-$HOME/.m2/repository}"
+    launcher_jar="$repo/org/junit/platform/junit-platform-launcher/$platform/junit-platform-launcher-$platform.jar"
+    [ -f "$launcher_jar" ] || die "missing $launcher_jar (fetch it once: mvn dependency:get -Dartifact=org.junit.platform:junit-platform-launcher:$platform)"
+    cp "$launcher_jar" "$dir/lib/"
     "$JAVA_HOME/bin/javac" -d "$dir/launcher" -cp "$dir/classes:$dir/test-classes:$dir/lib/*" "$here/GpuCheck.java"
-    modules="$("$JAVA_HOME/bin/jdeps" --ignore-missing-deps --multi-release 25 --print-module-deps \
-        --class-path "$dir/lib/*" "$dir/classes" "$dir/test-classes" "$dir/launcher" 2>/dev/null || true)"
-    modules="${modules:-java.base,java.logging,java.management,java.xml,jdk.unsupported}"
+    # The kernel tests need java.base and java.logging (JUnit); jackson's optional java.desktop / java.sql would add
+    # 20 MB and are not used by them. Native debug symbols stripped: the bundle must stay small enough to carry.
+    modules="java.base,java.logging,jdk.unsupported"
     say "jlink runtime with $modules"
-    "$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-debug --no-man-pages --no-header-files \
-        --compress=zip-9 --output "$dir/jdk"
+    "$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-java-debug-attributes --strip-native-debug-symbols=exclude-debuginfo-files \
+        --no-man-pages --no-header-files --compress=zip-9 --output "$dir/jdk"
     cp "$here/gpu-check.sh" "$here/bench_vs_torch.py" "$dir/"
     say "bundle ready: $dir ($(du -sh "$dir" | cut -f1)); on the GPU machine: $dir/gpu-check.sh run $dir"
     ;;
@@ -53,6 +62,9 @@ run)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/[gpu-check] GPU: /' || true
     cp="$dir/classes:$dir/test-classes:$dir/lib/*:$dir/launcher"
     status=0
+    if [ -n "${DRY_RUN:-}" ]; then
+        exec "$dir/jdk/bin/java" --enable-native-access=ALL-UNNAMED -Xss8m -cp "$cp" GpuCheck --backend cuda-sim ${QUICK:+--quick}
+    fi
     "$dir/jdk/bin/java" --enable-native-access=ALL-UNNAMED -Xss8m -cp "$cp" GpuCheck ${QUICK:+--quick} || status=$?
     if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
         python3 "$dir/bench_vs_torch.py" --lib "$dir/classes/native/linux-x86_64/libppo_cuda.so" ${QUICK:+--quick} \
@@ -63,7 +75,7 @@ run)
     exit $status
     ;;
 *)
-    sed -n '2,14p' "$0"
+    sed -n '2,16p' "$0"
     exit 2
     ;;
 esac
