@@ -216,13 +216,21 @@ inline ThreadState &cur() {
     return *tls_thread;
 }
 
+/* Seconds a thread may wait at a synchronisation before the block fails (SIMT_WATCHDOG_SECONDS, default 120);
+ * set_watchdog_seconds overrides it (tests). */
+inline std::atomic<double> &watchdog_override() {
+    static std::atomic<double> v{0.0};
+    return v;
+}
+inline void set_watchdog_seconds(double s) { watchdog_override().store(s); }
 inline double watchdog_seconds() {
-    static const double s = [] {
+    static const double from_env = [] {
         const char *e = std::getenv("SIMT_WATCHDOG_SECONDS");
         double v = e ? std::atof(e) : 0.0;
         return v > 0 ? v : 120.0;
     }();
-    return s;
+    const double o = watchdog_override().load();
+    return o > 0 ? o : from_env;
 }
 
 inline std::string fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));

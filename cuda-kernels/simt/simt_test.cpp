@@ -5,11 +5,12 @@
  * definitions: shuffles with every width (up/down/xor/indexed, out-of-range sources), partial warps (blockDim not a
  * multiple of 32), votes, early exit, barriers (+count/and/or), static and dynamic shared memory across blocks,
  * atomics, 3-d indices, the runtime calls, bf16/f16 conversions, and the error paths (deadlock, a lane that exited
- * before a collective, threads at different barriers, non-full masks, bad launch configurations).
+ * before a collective, threads at different barriers, non-full masks, bad launch configurations, the watchdog).
  * Exit status 0 = all passed; every failure prints one line.
  */
 #include "simt.h"
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -307,6 +308,17 @@ __global__ void cross_warp_deadlock_kernel(int *out) {
 
 __global__ void ok_after_error_kernel(int *out) { out[threadIdx.x] = (int)threadIdx.x; }
 
+/* Thread 0 is busy (not at any synchronisation) for `spin_ms` while the others wait at the barrier. */
+__global__ void slow_thread_kernel(int *out, int spin_ms) {
+    if (threadIdx.x == 0) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(spin_ms);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+    }
+    __syncthreads();
+    out[threadIdx.x] = 1;
+}
+
 static void expect_failure(const char *name, const char *needle) {
     cudaError_t e = cudaGetLastError();
     std::string msg = cudaGetErrorString(e);
@@ -314,6 +326,7 @@ static void expect_failure(const char *name, const char *needle) {
     CHECK(msg.find(needle) != std::string::npos, "%s: message lacks '%s': %s", name, needle, msg.c_str());
     CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "%s: the failure must be reported by the next sync", name);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "%s: the failure is reported once", name);
+    cudaGetLastError();  // as in CUDA, the failed synchronisation also set the thread's last error
 }
 
 static void test_errors() {
@@ -340,8 +353,19 @@ static void test_errors() {
     SIMT_LAUNCH(ok_after_error_kernel, 0, 32, 0, nullptr, out.data());
     CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "an empty grid must be rejected");
 
+    // The watchdog: waiting longer than the limit fails the block (with where everyone is) instead of hanging; a
+    // wait shorter than the limit is fine.
+    simt::set_watchdog_seconds(0.5);
+    SIMT_LAUNCH(slow_thread_kernel, 1, 64, 0, nullptr, out.data(), 100);
+    CHECK(cudaGetLastError() == cudaSuccess, "a short wait is not a watchdog failure: %s", simt::last_failure().c_str());
+    SIMT_LAUNCH(slow_thread_kernel, 1, 64, 0, nullptr, out.data(), 1500);
+    expect_failure("watchdog", "watchdog: thread");
+    CHECK(simt::last_failure().find("1 running") != std::string::npos, "names the running thread: %s",
+          simt::last_failure().c_str());
+    simt::set_watchdog_seconds(0);
+
     SIMT_LAUNCH(ok_after_error_kernel, 1, 64, 0, nullptr, out.data());
-    CHECK(cudaGetLastError() == cudaSuccess, "a good launch after failures");
+    CHECK(cudaGetLastError() == cudaSuccess, "a good launch after failures: %s", simt::last_failure().c_str());
     for (int t = 0; t < 64; t++) CHECK(out[t] == t, "good launch t=%d", t);
 }
 
