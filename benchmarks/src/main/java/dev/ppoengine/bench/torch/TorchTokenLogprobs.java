@@ -1,5 +1,6 @@
 package dev.ppoengine.bench.torch;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -53,14 +54,17 @@ public final class TorchTokenLogprobs {
 
     /** Forward: {logprobs [N], entropy [N]} in the logits' dtype. Call inside a PointerScope (TorchRuntime.run). */
     public Tensor[] forward() {
-        TensorVector lps = new TensorVector();
+        TensorVector lps = new TensorVector();    // the vectors hold their own references to the chunk results
         TensorVector ents = new TensorVector();
         for (long r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
-            long rows = Math.min(CHUNK_ROWS, n - r0);
-            Tensor z = logits.narrow(0, r0, rows);
-            Tensor y = labels.narrow(0, r0, rows);
-            lps.push_back(logprobsFromLogits(z, y));
-            ents.push_back(entropyFromLogits(z));
+            // A scope per chunk frees its [128, V] temporaries when the chunk is done, as Python's refcounting does.
+            try (PointerScope chunk = new PointerScope()) {
+                long rows = Math.min(CHUNK_ROWS, n - r0);
+                Tensor z = logits.narrow(0, r0, rows);
+                Tensor y = labels.narrow(0, r0, rows);
+                lps.push_back(logprobsFromLogits(z, y));
+                ents.push_back(entropyFromLogits(z));
+            }
         }
         return new Tensor[] {torch.cat(lps), torch.cat(ents)};
     }
@@ -70,19 +74,22 @@ public final class TorchTokenLogprobs {
      * returns the per-chunk gradients of the logits (in order, in the logits' dtype).
      */
     public Tensor[] forwardBackward(Tensor gradLogprobs, Tensor gradEntropy) {
-        int chunks = (int) ((n + CHUNK_ROWS - 1) / CHUNK_ROWS);
-        Tensor[] grads = new Tensor[chunks];
-        for (int c = 0; c < chunks; c++) {
-            long r0 = (long) c * CHUNK_ROWS;
-            long rows = Math.min(CHUNK_ROWS, n - r0);
-            Tensor z = logits.narrow(0, r0, rows).detach().requires_grad_(true);
-            Tensor y = labels.narrow(0, r0, rows);
-            Tensor lp = logprobsFromLogits(z, y);
-            Tensor ent = entropyFromLogits(z);
-            Tensor loss = lp.mul(gradLogprobs.narrow(0, r0, rows)).sum().add(ent.mul(gradEntropy.narrow(0, r0, rows)).sum());
-            loss.backward();
-            grads[c] = z.grad();
+        TensorVector grads = new TensorVector();
+        for (long r0 = 0; r0 < n; r0 += CHUNK_ROWS) {
+            try (PointerScope chunk = new PointerScope()) {   // frees the chunk's graph and temporaries
+                long rows = Math.min(CHUNK_ROWS, n - r0);
+                Tensor z = logits.narrow(0, r0, rows).detach().requires_grad_(true);
+                Tensor y = labels.narrow(0, r0, rows);
+                Tensor lp = logprobsFromLogits(z, y);
+                Tensor ent = entropyFromLogits(z);
+                Tensor loss = lp.mul(gradLogprobs.narrow(0, r0, rows)).sum()
+                        .add(ent.mul(gradEntropy.narrow(0, r0, rows)).sum());
+                loss.backward();
+                grads.push_back(z.grad());
+            }
         }
-        return grads;
+        Tensor[] out = new Tensor[(int) grads.size()];
+        for (int c = 0; c < out.length; c++) out[c] = grads.get(c);
+        return out;
     }
 }
