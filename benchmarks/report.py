@@ -64,7 +64,7 @@ def parse_failures(log_path):
             params = ""
         elif line.startswith("# Parameters: "):
             params = line[len("# Parameters: "):].strip().strip("()")
-        elif line.strip() == "<failure>":
+        elif line.strip().endswith("<failure>"):
             expect_error = True
         elif expect_error and line.strip():
             found.append({"benchmark": bench or "?", "params": params or "-", "error": line.strip()})
