@@ -146,9 +146,22 @@ def main():
     w("| commit | %s |" % meta["commit"])
     w("| PyTorch (torch baseline) | %s |" % meta.get("torch", "-"))
     w("| threads | %s (cpu backend default, torch intra-op pool, bandwidth benchmark) |" % meta["threads"])
+    w("| load average (1/5/15 min) | at start %s, at end %s |" % (meta.get("load_start", "-"), meta.get("load_end", "-")))
     w("| JMH | %s |" % meta["jmh"])
     w("| command | `%s` |" % meta["command"])
     w("")
+    busy = []
+    for key in ("load_start", "load_end"):
+        try:
+            if float(meta.get(key, "0").split()[0]) > 0.5 * int(meta["cores"]):
+                busy.append(key.replace("load_", ""))
+        except (ValueError, IndexError):
+            pass
+    if busy:
+        w("**Warning: the machine was busy (1-min load above half the core count at the %s of the run).** With more "
+          "runnable threads than cores, spinning thread pools (PyTorch's OpenMP, the cpu backend's workers) slow down "
+          "by up to an order of magnitude: rerun on an idle machine before trusting these figures." % " and ".join(busy))
+        w("")
     w("Backends:")
     w("")
     for b in meta.get("backends", []):
