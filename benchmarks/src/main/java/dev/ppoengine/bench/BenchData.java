@@ -31,7 +31,9 @@ public final class BenchData {
 
     /** Logits [n, v] in f32, bf16 or f16, uniform in [−8, 8) before rounding; filled in parallel, same bits every run. */
     public static Tensor logits(Arena arena, DType dtype, int n, int v, long seed) {
-        if (!dtype.isFloating()) throw new IllegalArgumentException("logits dtype must be f32, bf16 or f16, got " + dtype);
+        if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.F16) {
+            throw new IllegalArgumentException("logits dtype must be f32, bf16 or f16, got " + dtype);
+        }
         Tensor t = Tensor.allocate(arena, dtype, n, v);
         MemorySegment seg = t.segment();
         int blocks = (n + BLOCK_ROWS - 1) / BLOCK_ROWS;
@@ -45,7 +47,7 @@ public final class BenchData {
                     switch (dtype) {
                         case F32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT, base + j, x);
                         case BF16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT, base + j, DType.floatToBf16(x));
-                        default -> seg.setAtIndex(ValueLayout.JAVA_SHORT, base + j, DType.floatToF16(x));
+                        default -> seg.setAtIndex(ValueLayout.JAVA_SHORT, base + j, DType.floatToF16(x));   // F16
                     }
                 }
             }

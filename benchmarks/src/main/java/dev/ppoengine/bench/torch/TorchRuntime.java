@@ -65,6 +65,7 @@ public final class TorchRuntime {
     static ScalarType scalarType(DType dtype) {
         return switch (dtype) {
             case F32 -> ScalarType.Float;
+            case F64 -> ScalarType.Double;
             case BF16 -> ScalarType.BFloat16;
             case F16 -> ScalarType.Half;
             case I32 -> ScalarType.Int;
