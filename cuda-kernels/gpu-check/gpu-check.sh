@@ -2,7 +2,7 @@
 # gpu-check.sh — checks the cuda backend on a machine with an NVIDIA GPU but no JDK or build tools.
 #
 #   gpu-check.sh bundle [DIR]   on a build machine (JDK 25, Maven, cmake, nvcc): builds the project and writes a
-#                               self-contained bundle to DIR (default: cuda-kernels/gpu-check/bundle, git-ignored):
+#                               self-contained bundle to DIR (default: java/target/gpu-check, a build output):
 #                               a jlinked JDK 25 runtime, the classes with libppo_cuda.so, the compiled tests and
 #                               their jars, the JUnit launcher (GpuCheck), and the benchmark script.
 #   gpu-check.sh run [DIR]      on the GPU machine (driver, python3 with torch): runs the cuda backend test suite
@@ -15,7 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cmd="${1:-}"
-dir="${2:-$here/bundle}"
+dir="${2:-$root/java/target/gpu-check}"
 say() { echo "[gpu-check] $*"; }
 die() { echo "[gpu-check] $*" >&2; exit 1; }
 
