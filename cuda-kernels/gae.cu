@@ -291,14 +291,14 @@ extern "C" int32_t gae(void *ctx, const float *rewards, const float *values, con
     g.mask = MaskRef{mask, mask_dtype};
     g.T = t;
     g.seg_len = seg_len;
-    g.nseg = (int)nseg;
-    g.gamma = (float)gamma;
+    g.nseg = (int)nseg;                // ≤ 4·multiprocessors: fits
+    g.gamma = (float)gamma;            // the scan runs in f32 (DESIGN numerics): parameters rounded once here
     g.gl = (float)(gamma * lam);
     g.seg_a = g.seg_b = g.seg_first = nullptr;
     g.adv = advantages;
     g.ret = returns;
     g.out_a = g.out_b = nullptr;
-    const unsigned blocks = (unsigned)(b * nseg);
+    const unsigned blocks = (unsigned)(b * nseg);  // checked ≤ 2^31 − 1 above
 
     if (nseg == 1) {
         if (skip) launch_gae<true, WRITE>(g, blocks, threads, s);

@@ -27,7 +27,7 @@ group_values_kernel(const float *__restrict__ scores, int64_t groups, int64_t n,
     float sum = 0.0f;
     for (int64_t j = lane; j < n; j += 32) sum += s[j];
     sum = warp_sum(sum);
-    const float mean = sum / (float)n;
+    const float mean = sum / (float)n;  // group sizes are far below 2^24: exact in f32
     float sq = 0.0f;
     for (int64_t j = lane; j < n; j += 32) {
         const float d = s[j] - mean;
@@ -75,6 +75,7 @@ extern "C" int32_t group_advantages(void *ctx, const float *scores, int64_t b, i
     const unsigned threads = pick_threads(groups * 32, 1, GA_THREADS);  // a warp per group
     const unsigned blocks = (unsigned)((groups + (threads / 32) - 1) / (threads / 32));
     if (mask == nullptr) {
+        // ε rounded once to the f32 the kernel computes in
         SIMT_LAUNCH(group_values_kernel, dim3(blocks), dim3(threads), 0, s, scores, groups, group_size, estimator,
                     (float)std_eps, advantages);
         return check_launch(op, "group_values_kernel");

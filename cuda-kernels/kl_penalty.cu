@@ -33,7 +33,7 @@ extern "C" int32_t kl_penalty(void *ctx, const float *logprobs, const float *ref
     const int64_t n = b * t;
     if (n == 0) return PPO_OK;
     if (logprobs == nullptr || ref_logprobs == nullptr || kl == nullptr) return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
-    KlParams p{estimator, (float)input_clamp, (float)output_clamp};
+    KlParams p{estimator, (float)input_clamp, (float)output_clamp};  // f32 device arithmetic: clamps rounded once
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
     const unsigned threads = sweep_threads(n, KL_MAX_THREADS);
     SIMT_LAUNCH(kl_penalty_kernel, dim3(grid_for(n, threads)), dim3(threads), 0, s, logprobs, ref_logprobs,

@@ -84,13 +84,16 @@ extern "C" int32_t kl_shaped_rewards(void *ctx, const float *logprobs, const flo
         return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
     }
     RewardParams p;
+    // f32 device arithmetic (DESIGN numerics): the parameters are rounded once here
     p.kl = KlParams{estimator, (float)input_clamp, (float)output_clamp};
     p.kl_coef = (float)kl_coef;
     p.score_clip = (float)score_clip;
     p.after_last = score_position == PPO_SCORE_AFTER_LAST;
     p.drop_slot_kl = kl_at_score_slot == PPO_SLOT_ZERO;
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    SIMT_LAUNCH(kl_shaped_rewards_kernel, dim3((unsigned)b), dim3(pick_threads(t, MIN_ITEMS_PER_THREAD, KSR_MAX_THREADS)), 0, s, logprobs,
-                ref_logprobs, MaskRef{mask, mask_dtype}, scores, t, p, rewards, kl, reward_mask);
+    const unsigned threads = pick_threads(t, MIN_ITEMS_PER_THREAD, KSR_MAX_THREADS);
+    // one block per row: b ≤ 2^31 − 1 was checked above
+    SIMT_LAUNCH(kl_shaped_rewards_kernel, dim3((unsigned)b), dim3(threads), 0, s, logprobs, ref_logprobs,
+                MaskRef{mask, mask_dtype}, scores, t, p, rewards, kl, reward_mask);
     return check_launch(op, "kl_shaped_rewards_kernel");
 }

@@ -190,6 +190,7 @@ loss_row_counts(MaskRef mask, int64_t B, int64_t T, int *__restrict__ row_len, u
     count = warp_sum_int(count);
     if (lane == 0) {
         row_len[row] = count;
+        // integer atomics: exact, so the totals do not depend on the order the rows finish in
         atomicAdd(&totals[0], (unsigned long long)count);
         if (count > 0) atomicAdd(&totals[1], 1ull);
     }
@@ -206,6 +207,7 @@ loss_row_counts_short(MaskRef mask, int64_t B, int64_t T, int *__restrict__ row_
     int count = 0;
     for (int64_t t = 0; t < T; t++) count += valid(mask, row * T + t) ? 1 : 0;
     row_len[row] = count;
+    // integer atomics: exact, so the totals do not depend on the order the rows finish in
     atomicAdd(&totals[0], (unsigned long long)count);
     if (count > 0) atomicAdd(&totals[1], 1ull);
 }
@@ -386,7 +388,7 @@ int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     return PPO_OK;
 }
 
-/* Parameters of the C ABI as device structs. */
+/* Parameters of the C ABI as device structs: the kernels compute in f32, so the f64 parameters are rounded once. */
 inline PolicyDev policy_dev(const ppo_policy_params *p) {
     return PolicyDev{(float)(1.0 - p->clip_low), (float)(1.0 + p->clip_high), (float)p->log_ratio_clamp,
                      (float)p->dual_clip};

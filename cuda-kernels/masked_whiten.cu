@@ -104,7 +104,7 @@ whiten_stats(const float *__restrict__ partials, int nparts, WhitenParams p, Whi
         c.count = n;
         c.mu_hi = (float)mean;
         c.mu_lo = (float)(mean - (double)c.mu_hi);
-        c.scale = denom > 0.0 ? (float)(1.0 / sqrt(denom)) : 0.0f;
+        c.scale = denom > 0.0 ? (float)(1.0 / sqrt(denom)) : 0.0f;  // computed in f64, rounded once
         c.ok = n >= p.min_count;
         *coef = c;
     }

@@ -38,7 +38,7 @@ extern "C" int32_t policy_loss(void *ctx, const float *logprobs, const float *ol
     job.args.pp = policy_dev(p);
     job.args.pagg = agg_dev(p->agg, p->token_count, p->agg_norm);
     job.args.grad_lp = grad_logprobs;
-    LossSums r;
+    LossSums r = {};
     int32_t rc = run_losses(job, s, r);
     if (rc != PPO_OK) return rc;
     if (policy_stats(r, p, stats)) {

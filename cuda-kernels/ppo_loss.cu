@@ -50,14 +50,14 @@ extern "C" int32_t ppo_loss(void *ctx, const float *logprobs, const float *old_l
     a.val = values;
     a.old_val = old_values;
     a.ret = returns;
-    a.vclip = (float)vp->value_clip;
+    a.vclip = (float)vp->value_clip;  // f32 device arithmetic: parameters rounded once (also vscale, ent_coef)
     a.vagg = agg_dev(vp->agg, vp->token_count, vp->agg_norm);
     a.grad_val = grad_values;
     a.vscale = (float)vf_coef;
     a.ent = entropy;
     a.grad_ent = grad_entropy;
     a.ent_coef = (float)entropy_coef;
-    LossSums r;
+    LossSums r = {};
     int32_t rc = run_losses(job, s, r);
     if (rc != PPO_OK) return rc;
     const bool skipped = policy_stats(r, pp, stats + PPO_LSTAT_PSTATS);

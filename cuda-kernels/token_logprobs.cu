@@ -406,7 +406,7 @@ extern "C" int32_t token_logprobs(void *ctx, const void *logits, int32_t logits_
     a.stride = row_stride;
     a.labels = labels;
     a.label_i64 = label_dtype == PPO_I64;
-    a.c = (float)(1.4426950408889634 / temperature);  // log2(e)/τ, rounded once
+    a.c = (float)(1.4426950408889634 / temperature);  // log2(e)/τ in f64, rounded once to the f32 of the kernel
     a.inv_tau = (float)(1.0 / temperature);
     a.logprobs = logprobs;
     a.entropy = entropy;

@@ -32,11 +32,11 @@ extern "C" int32_t value_loss(void *ctx, const float *values, const float *old_v
     job.args.val = values;
     job.args.old_val = old_values;
     job.args.ret = returns;
-    job.args.vclip = (float)p->value_clip;
+    job.args.vclip = (float)p->value_clip;  // f32 device arithmetic: rounded once
     job.args.vagg = agg_dev(p->agg, p->token_count, p->agg_norm);
     job.args.grad_val = grad_values;
     job.args.vscale = 1.0f;
-    LossSums r;
+    LossSums r = {};
     int32_t rc = run_losses(job, s, r);
     if (rc != PPO_OK) return rc;
     value_stats(r, stats);
