@@ -33,8 +33,6 @@ public final class Blas {
         openblas.blas_set_num_threads(n);
     }
 
-    public static int threads() { return openblas.blas_get_num_threads(); }
-
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              MemorySegment a, long aOff, int lda,
                              MemorySegment b, long bOff, int ldb,

@@ -95,7 +95,8 @@ public final class PolicyValueModel implements AutoCloseable {
         int n = Math.multiplyExact(batch, seqLen);
         if (train == null || train.capTokens < n) {
             if (train != null) train.close();
-            train = new Activations(cfg, n, true);
+            // A frozen model never runs a backward: it keeps one layer's activations, not all of them.
+            train = new Activations(cfg, n, !frozen);
         }
         int[] mask = attentionMask == null ? null : attentionMask.clone();
         int[] pos = positions(mask, batch, seqLen);
