@@ -102,7 +102,14 @@ public enum Preset {
         m.putAll(explicit);
         if (this == VERL) {
             // verl clamps δ to ±20 and the estimate to ±10 in its low_var_kl (k3) estimator only.
-            boolean k3 = KlEstimator.parse(m.get("kl_estimator")) == KlEstimator.K3;
+            KlEstimator estimator;
+            try {
+                estimator = KlEstimator.parse(m.get("kl_estimator"));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("bad value '" + m.get("kl_estimator") + "' for setting kl_estimator: "
+                        + e.getMessage(), e);
+            }
+            boolean k3 = estimator == KlEstimator.K3;
             if (!explicit.containsKey("kl_input_clamp")) m.put("kl_input_clamp", k3 ? "20" : "0");
             if (!explicit.containsKey("kl_output_clamp")) m.put("kl_output_clamp", k3 ? "10" : "0");
         }

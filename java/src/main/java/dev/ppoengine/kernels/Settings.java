@@ -105,6 +105,9 @@ public final class Settings {
             gaeOptions();
             whitenOptions();
             ppoLossOptions();
+            // group_size 0 means "not set" (groupOptions() asks for it when group_advantages runs).
+            if (integer("group_size") != 0) groupOptions();
+            else Params.nonNegative("group_std_eps", number("group_std_eps"));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("bad setting: " + e.getMessage(), e);
         }
