@@ -68,6 +68,10 @@ public final class Blas {
     }
 
     private static void check(MemorySegment seg, long off, long span, String name) {
+        if (!seg.isNative()) {
+            // A heap segment has no stable native address to hand to OpenBLAS.
+            throw new IllegalArgumentException("GEMM operand " + name + ": expected an off-heap (native) segment, got a heap segment");
+        }
         if (off < 0 || (off + span) * 4L > seg.byteSize()) {
             throw new IllegalArgumentException("GEMM operand " + name + ": elements [" + off + ", " + (off + span)
                     + ") exceed the segment of " + seg.byteSize() / 4 + " floats");
