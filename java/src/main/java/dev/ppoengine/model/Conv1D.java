@@ -47,7 +47,7 @@ final class Conv1D {
     /** g[off + j] += Σ_n m[n, j] for an [rows, cols] block, in row order per column. */
     static void columnSums(MemorySegment m, int rows, int cols, MemorySegment g, long off) {
         Parallel.forRange(cols, 16, (lo, hi) -> {
-            int w = (int) (hi - lo);
+            int w = (int) (hi - lo);   // a chunk of the cols (an int) columns: exact
             double[] acc = new double[w];
             for (long n = 0; n < rows; n++) {
                 long base = n * cols + lo;

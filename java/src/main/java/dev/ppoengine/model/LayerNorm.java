@@ -65,7 +65,7 @@ final class LayerNorm {
         });
         // Columns in parallel, rows in order within a column: a fixed summation order.
         Parallel.forRange(c, 16, (lo, hi) -> {
-            int w = (int) (hi - lo);
+            int w = (int) (hi - lo);   // a chunk of the c (an int) columns: exact
             double[] dw = new double[w], db = new double[w];
             for (long n = 0; n < rows; n++) {
                 long base = n * c;

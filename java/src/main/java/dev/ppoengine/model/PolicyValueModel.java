@@ -126,7 +126,7 @@ public final class PolicyValueModel implements AutoCloseable {
                 throw new IllegalArgumentException("input_ids[" + i / t + ", " + i % t + "] = " + v
                         + " is outside [0, vocab_size=" + cfg.vocabSize() + ")");
             }
-            ids[i] = (int) v;
+            ids[i] = (int) v;   // checked in [0, vocab_size) above: exact
         }
         int[] mask = null;
         if (attentionMask != null) {
