@@ -34,8 +34,9 @@ import java.lang.foreign.ValueLayout;
  * same run to run (OpenBLAS's sgemm splits only M and N across its threads, never the K sum).
  */
 public final class LinearTokenLogprobsCpu extends LinearTokenLogprobs {
-    /** Default rows per block and vocabulary columns per chunk: an 8 MiB f32 tile. */
-    public static final int DEFAULT_ROW_CHUNK = 1024, DEFAULT_VOCAB_CHUNK = 2048;
+    /** Default rows per block and vocabulary columns per chunk: a 16 MiB f32 tile (3.2% of the f32 logits at
+     *  N = 4096, V = 32000; large enough that the tile GEMMs run at the speed of one big GEMM). */
+    public static final int DEFAULT_ROW_CHUNK = 1024, DEFAULT_VOCAB_CHUNK = 4096;
 
     private final int rowChunk, vocabChunk;
     private final MemorySegment ctx;   // ppo_cpu_ctx { int32 threads; int32 isa; }, alive as long as this object

@@ -296,9 +296,10 @@ class LinearTokenLogprobsTest {
     static Stream<Arguments> cpuCases() {
         List<Arguments> out = new ArrayList<>();
         // {N, H, V, rowChunk, vocabChunk}: chunks that divide neither N nor V, a single tile, one-column chunks,
-        // V beyond the default chunk (2048) and not a multiple of it.
-        int[][] shapes = {{1, 1, 1, 1, 1}, {17, 8, 33, 5, 7}, {41, 16, 401, 16, 64}, {41, 16, 401, 1024, 2048},
-                {3, 7, 5000, 2, 2048}, {9, 33, 130, 4, 1}, {2, 64, 257, 3, 100}};
+        // the default chunks (one tile here), and V beyond the default vocabulary chunk and not a multiple of it.
+        int D_ROWS = LinearTokenLogprobsCpu.DEFAULT_ROW_CHUNK, D_COLS = LinearTokenLogprobsCpu.DEFAULT_VOCAB_CHUNK;
+        int[][] shapes = {{1, 1, 1, 1, 1}, {17, 8, 33, 5, 7}, {41, 16, 401, 16, 64}, {41, 16, 401, D_ROWS, D_COLS},
+                {3, 7, D_COLS + 905, 2, D_COLS}, {9, 33, 130, 4, 1}, {2, 64, 257, 3, 100}};
         long seed = 500;
         for (int[] s : shapes) {
             for (DType[] dt : new DType[][] {{DType.F32, DType.F32}, {DType.BF16, DType.BF16}, {DType.F16, DType.BF16},
