@@ -93,6 +93,7 @@ public class LinearTokenLogprobsBenchmark {
             case "materialised", "gemm" -> {
                 logits = Tensor.allocate(arena, DType.F32, n, v);
                 if (impl.equals("materialised")) kernels = BenchBackends.open("cpu");
+                logitsGemm();   // loads OpenBLAS and maps the buffer's pages before timing (fused's setup call does the same)
                 extra = logits.segment().byteSize();
             }
             case "torch" -> {
