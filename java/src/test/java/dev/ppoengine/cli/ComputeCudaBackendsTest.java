@@ -47,11 +47,16 @@ class ComputeCudaBackendsTest {
     @AfterEach
     void close() { arena.close(); }
 
+    /** The ops of the PpoKernels API that the CUDA backends implement (linear_token_logprobs has its own backends). */
+    static final List<String> OPS = List.of("token_logprobs", "token_logprobs_backward", "kl_penalty",
+            "kl_shaped_rewards", "gae", "masked_whiten", "policy_loss", "value_loss", "ppo_loss", "group_advantages");
+
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
         for (String backend : List.of("cuda-sim", "cuda")) {
-            for (ComputeOp op : ComputeOp.values()) {
-                for (Preset p : Preset.values()) out.add(Arguments.of(backend, op.key(), p.key()));
+            for (String op : OPS) {
+                ComputeOp.valueOf(op.toUpperCase(java.util.Locale.ROOT));  // still a compute op
+                for (Preset p : Preset.values()) out.add(Arguments.of(backend, op, p.key()));
             }
         }
         return out.stream();
