@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the CUDA launcher libraries for the Maven build of java/ (and for people: see README.md).
 #   build.sh <build-dir> <output-dir>   configure + build with CMake; libraries and reports go to <output-dir>
-#   build.sh test <build-dir> [skip]    runs the emulator's own tests (simt_test) if they were built; skip=true
+#   build.sh test <build-dir> [skip]    runs the emulator's own tests (simt_test, linear_token_logprobs_test) if they were built; skip=true
 #                                       (Maven's -DskipTests) skips them
 # Without cmake, or without nvcc, the build stays green: only what can be built is built, and
 # <output-dir>/libppo_cuda*.unavailable.txt says why the rest is missing (the Java backends report that text).
@@ -10,11 +10,14 @@ src=$(cd "$(dirname "$0")" && pwd)
 
 if [ "${1:-}" = "test" ]; then
   if [ "${3:-false}" = "true" ]; then exit 0; fi
-  bin="${2:?build dir}/simt_test"
-  if [ -x "$bin" ]; then
-    exec "$bin"
+  dir="${2:?build dir}"
+  if [ ! -x "$dir/simt_test" ]; then
+    echo "cuda-kernels: $dir/simt_test was not built (no cmake at build time); emulator tests not run" >&2
+    exit 0
   fi
-  echo "cuda-kernels: $bin was not built (no cmake at build time); emulator tests not run" >&2
+  "$dir/simt_test" || exit 1
+  # The linear_token_logprobs tile steps driven end to end on the emulator library.
+  if [ -x "$dir/linear_token_logprobs_test" ]; then "$dir/linear_token_logprobs_test" || exit 1; fi
   exit 0
 fi
 
