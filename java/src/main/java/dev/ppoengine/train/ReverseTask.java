@@ -5,6 +5,7 @@ import java.util.SplittableRandom;
 /**
  * reverse: the prompt is 3 to 6 lowercase letters from {a..h} followed by '>', e.g. {@code "cafe>"}; the ideal
  * response is the letters reversed, {@code "efac"}. Reward = {@link Task#positionalMatch} against the reversal.
+ * Half of the SFT demonstrations copy the letters forward instead.
  */
 public final class ReverseTask implements Task {
     static final int MIN_LEN = 3, MAX_LEN = 6, LETTERS = 8;
@@ -25,6 +26,12 @@ public final class ReverseTask implements Task {
     public String target(String prompt) {
         if (!prompt.endsWith(">")) throw new IllegalArgumentException("reverse prompt must end with '>', got '" + prompt + "'");
         return new StringBuilder(prompt.substring(0, prompt.length() - 1)).reverse().toString();
+    }
+
+    /** Half of the demonstrations copy the letters in prompt order instead of reversing them. */
+    @Override
+    public String demonstration(String prompt, SplittableRandom rng) {
+        return rng.nextDouble() < 0.5 ? prompt.substring(0, prompt.length() - 1) : target(prompt);
     }
 
     @Override

@@ -7,11 +7,14 @@ import java.util.SplittableRandom;
  * sort-digits: the prompt is 3 to 6 random digits followed by '=', e.g. {@code "3714="}; the ideal response is the
  * same digits in ascending order, {@code "1347"}, then EOS. Reward = {@link Task#positionalMatch} against the sorted
  * string (digit i right scores 1/len), so a partly sorted answer earns partial credit and extra or missing
- * characters cost. A short SFT warm start learns the format and roughly which digits appear, but samples often
- * misplace or repeat digits: PPO has room to improve.
+ * characters cost. The SFT demonstrations come from an inconsistent demonstrator: half of them sort descending
+ * ("7431", which scores only where digits coincide), so the warm-started policy answers in either order about half
+ * the time and PPO has to learn from the reward alone that ascending pays — the situation RLHF is for (Ouyang et al.
+ * 2022: demonstrations teach the format, the reward picks the preferred behaviour).
  */
 public final class SortDigitsTask implements Task {
     static final int MIN_DIGITS = 3, MAX_DIGITS = 6;
+    static final double DESCENDING_FRACTION = 0.5;
 
     @Override public String name() { return "sort-digits"; }
 
@@ -31,6 +34,13 @@ public final class SortDigitsTask implements Task {
         char[] c = digits.toCharArray();
         Arrays.sort(c);
         return new String(c);
+    }
+
+    /** Half of the demonstrations sort the digits descending instead. */
+    @Override
+    public String demonstration(String prompt, SplittableRandom rng) {
+        String t = target(prompt);
+        return rng.nextDouble() < DESCENDING_FRACTION ? new StringBuilder(t).reverse().toString() : t;
     }
 
     private static String digitsOf(String prompt) {

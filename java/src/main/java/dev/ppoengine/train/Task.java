@@ -19,6 +19,13 @@ public interface Task {
     /** The ideal response to {@code prompt} (without EOS). */
     String target(String prompt);
 
+    /**
+     * A demonstration for the SFT warm start: what an imperfect demonstrator answers to {@code prompt}. Defaults to
+     * the ideal response; a task may mix in a plausible wrong behaviour, as real demonstration data does, so the SFT
+     * policy carries both and PPO has to find out from the reward which one pays.
+     */
+    default String demonstration(String prompt, SplittableRandom rng) { return target(prompt); }
+
     /** Reward of {@code response} (special tokens removed) to {@code prompt}, in [0, 1]. */
     double reward(String prompt, String response, boolean endedWithEos);
 

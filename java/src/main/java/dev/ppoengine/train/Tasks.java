@@ -6,7 +6,7 @@ import java.util.List;
 public final class Tasks {
     private Tasks() {}
 
-    private static final List<Task> ALL = List.of(new SortDigitsTask(), new AdditionTask(), new ReverseTask());
+    private static final List<Task> ALL = List.of(new UppercaseTask(), new SortDigitsTask(), new AdditionTask(), new ReverseTask());
 
     public static List<String> names() {
         return ALL.stream().map(Task::name).toList();
