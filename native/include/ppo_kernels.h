@@ -44,8 +44,10 @@ enum { PPO_AGG_TOKEN_MEAN = 0, PPO_AGG_SEQ_MEAN_TOKEN_SUM = 1, PPO_AGG_SEQ_MEAN_
        PPO_AGG_SEQ_MEAN_TOKEN_SUM_NORM = 3 };
 enum { PPO_GROUP_GRPO = 0, PPO_GROUP_DR_GRPO = 1, PPO_GROUP_RLOO = 2 };
 
-/* CPU context: thread count (0 = all available cores). Ignored by the CUDA library. */
-typedef struct { int32_t threads; int32_t reserved; } ppo_cpu_ctx;
+/* CPU context: thread count (0 = all available cores) and a cap on the SIMD level (0 = the best the CPU
+ * supports, else one of PPO_ISA_*: lets tests and benchmarks run the lower variants). Ignored by the CUDA library. */
+typedef struct { int32_t threads; int32_t isa; } ppo_cpu_ctx;
+enum { PPO_ISA_BEST = 0, PPO_ISA_GENERIC = 1, PPO_ISA_AVX2 = 2, PPO_ISA_AVX512 = 3 };
 
 /* Parameter blocks: only 8-byte fields, so the layout is the same in C, CUDA and Java (FFM). */
 typedef struct {

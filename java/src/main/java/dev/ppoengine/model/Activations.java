@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * capacity of N = B·T tokens and reused by every step that fits; a larger step reallocates.
  *
  * <p>Per token and layer the training mode keeps: the block input (residual stream) [C], ln_1 output [C], qkv [3C],
- * attention output [C], mid residual [C], ln_2 output [C], MLP pre-activation [I] and GELU output [I], plus per row
+ * attention output [C], mid residual [C], ln_2 output [C], MLP pre-activation [I] and its GELU tanh [I], plus per row
  * LayerNorm mean/rstd and per (head, row) the attention log-sum-exp. Attention probabilities are never stored
  * (recomputed in the backward). Inference mode (generation) keeps one layer's worth and overwrites it layer after
  * layer. The logits buffer and the attention scratch grow independently. Backward scratch is allocated on the first
@@ -21,7 +21,9 @@ final class Activations implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private Arena logitsArena, scratchArena, backwardArena;
 
-    final MemorySegment[] res, ln1, ln1Mean, ln1Rstd, qkv, attY, lse, resMid, ln2, ln2Mean, ln2Rstd, fcPre, fcGelu;
+    final MemorySegment[] res, ln1, ln1Mean, ln1Rstd, qkv, attY, lse, resMid, ln2, ln2Mean, ln2Rstd, fcPre, fcTanh;
+    /** GELU output: one buffer shared by all layers (training recomputes it from fcPre and fcTanh in the backward). */
+    final MemorySegment fcGelu;
     final MemorySegment lnf, lnfMean, lnfRstd, values;
 
     MemorySegment logits;
@@ -50,8 +52,10 @@ final class Activations implements AutoCloseable {
         ln2Mean = allocAll(slots, n);
         ln2Rstd = allocAll(slots, n);
         fcPre = allocAll(slots, n * inner);
-        // Inference applies GELU in place: the pre-activation is not needed again.
-        fcGelu = training ? allocAll(slots, n * inner) : fcPre;
+        // Training keeps tanh(u) of the GELU per layer (the backward then needs no exponential); inference applies
+        // GELU in place: the pre-activation is not needed again.
+        fcTanh = training ? allocAll(slots, n * inner) : null;
+        fcGelu = training ? alloc(n * inner) : fcPre[0];
         lnf = alloc(n * c);
         lnfMean = alloc(n);
         lnfRstd = alloc(n);

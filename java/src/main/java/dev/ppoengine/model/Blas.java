@@ -33,8 +33,6 @@ public final class Blas {
         openblas.blas_set_num_threads(n);
     }
 
-    public static int threads() { return openblas.blas_get_num_threads(); }
-
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              MemorySegment a, long aOff, int lda,
                              MemorySegment b, long bOff, int ldb,
@@ -70,6 +68,10 @@ public final class Blas {
     }
 
     private static void check(MemorySegment seg, long off, long span, String name) {
+        if (!seg.isNative()) {
+            // A heap segment has no stable native address to hand to OpenBLAS.
+            throw new IllegalArgumentException("GEMM operand " + name + ": expected an off-heap (native) segment, got a heap segment");
+        }
         if (off < 0 || (off + span) * 4L > seg.byteSize()) {
             throw new IllegalArgumentException("GEMM operand " + name + ": elements [" + off + ", " + (off + span)
                     + ") exceed the segment of " + seg.byteSize() / 4 + " floats");

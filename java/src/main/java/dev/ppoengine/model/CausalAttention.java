@@ -18,6 +18,7 @@ import java.lang.foreign.ValueLayout;
  * <p>Memory: P is not stored. The forward keeps lse per (b, h, i) and the backward recomputes
  * P_ij = exp(S_ij − lse_i) from Q and K (the FlashAttention idea), so activations are O(B·H·T), not O(B·H·T²).
  * Backward: dP = dY Vᵀ, dV = Pᵀ dY, dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ = s·dS K, dK = s·dSᵀ Q.
+ * The per-row loops (softmax, recomputing P, dS) run rows in parallel between the GEMMs.
  */
 final class CausalAttention {
     private CausalAttention() {}
@@ -44,10 +45,14 @@ final class CausalAttention {
             for (int h = 0; h < heads; h++) {
                 Blas.sgemm(false, true, tq, tk, d, scale, q.seg(), q.at(b, h, d), q.ld(),
                         k.seg(), k.at(b, h, d), k.ld(), 0f, scratch, 0, tk);
-                for (int i = 0; i < tq; i++) {
-                    float l = softmaxRow(scratch, (long) i * tk, tk, past + i, keyMask, b * maskStride);
-                    if (lse != null) lse.setAtIndex(F, ((long) b * heads + h) * tq + i, l);
-                }
+                int bb = b, hh = h;
+                Parallel.forRange(tq, Math.max(1, 4096 / tk), 4, (lo, hi) -> {
+                    for (long i = lo; i < hi; i++) {
+                        // i < tq, an int: the narrowing is exact.
+                        float l = softmaxRow(scratch, i * tk, tk, past + (int) i, keyMask, bb * maskStride);
+                        if (lse != null) lse.setAtIndex(F, ((long) bb * heads + hh) * tq + i, l);
+                    }
+                });
                 Blas.sgemm(false, false, tq, d, tk, 1f, scratch, 0, tk, v.seg(), v.at(b, h, d), v.ld(),
                         0f, y, (long) b * tq * c + (long) h * d, c);
             }
@@ -102,29 +107,35 @@ final class CausalAttention {
                 // Recompute P from S and the saved log-sum-exp.
                 Blas.sgemm(false, true, t, t, d, scale, qkv, qOff, ld, qkv, kOff, ld, 0f, scratchP, 0, t);
                 long lseBase = ((long) b * heads + h) * t;
-                for (int i = 0; i < t; i++) {
-                    float l = lse.getAtIndex(F, lseBase + i);
-                    long off = (long) i * t;
-                    for (int j = 0; j < t; j++) {
-                        boolean visible = j <= i && l != Float.NEGATIVE_INFINITY
-                                && (keyMask == null || keyMask[b * t + j] != 0);
-                        scratchP.setAtIndex(F, off + j, visible ? (float) Math.exp(scratchP.getAtIndex(F, off + j) - l) : 0f);
+                int maskBase = b * t;
+                int grain = Math.max(1, 4096 / t);
+                Parallel.forRange(t, grain, 4, (lo, hi) -> {
+                    for (long i = lo; i < hi; i++) {
+                        float l = lse.getAtIndex(F, lseBase + i);
+                        long off = i * t;
+                        for (int j = 0; j < t; j++) {
+                            boolean visible = j <= i && l != Float.NEGATIVE_INFINITY
+                                    && (keyMask == null || keyMask[maskBase + j] != 0);
+                            scratchP.setAtIndex(F, off + j, visible ? (float) Math.exp(scratchP.getAtIndex(F, off + j) - l) : 0f);
+                        }
                     }
-                }
+                });
                 // dP = dY Vᵀ, dV = Pᵀ dY
                 Blas.sgemm(false, true, t, t, d, 1f, dy, dyOff, c, qkv, vOff, ld, 0f, scratchD, 0, t);
                 Blas.sgemm(true, false, t, d, t, 1f, scratchP, 0, t, dy, dyOff, c, 0f, dqkv, vOff, ld);
                 // dS = P ⊙ (dP − rowsum(P ⊙ dP)) · s  (the softmax Jacobian, with the score scale folded in)
-                for (int i = 0; i < t; i++) {
-                    long off = (long) i * t;
-                    double dot = 0;
-                    for (int j = 0; j <= i; j++) dot += scratchP.getAtIndex(F, off + j) * scratchD.getAtIndex(F, off + j);
-                    float dotF = (float) dot;
-                    for (int j = 0; j < t; j++) {
-                        float p = scratchP.getAtIndex(F, off + j);
-                        scratchD.setAtIndex(F, off + j, p == 0f ? 0f : p * (scratchD.getAtIndex(F, off + j) - dotF) * scale);
+                Parallel.forRange(t, grain, 4, (lo, hi) -> {
+                    for (long i = lo; i < hi; i++) {
+                        long off = i * t;
+                        double dot = 0;
+                        for (int j = 0; j <= i; j++) dot += scratchP.getAtIndex(F, off + j) * scratchD.getAtIndex(F, off + j);
+                        float dotF = (float) dot;
+                        for (int j = 0; j < t; j++) {
+                            float p = scratchP.getAtIndex(F, off + j);
+                            scratchD.setAtIndex(F, off + j, p == 0f ? 0f : p * (scratchD.getAtIndex(F, off + j) - dotF) * scale);
+                        }
                     }
-                }
+                });
                 // dQ = dS K, dK = dSᵀ Q
                 Blas.sgemm(false, false, t, d, t, 1f, scratchD, 0, t, qkv, kOff, ld, 0f, dqkv, qOff, ld);
                 Blas.sgemm(true, false, t, d, t, 1f, scratchD, 0, t, qkv, qOff, ld, 0f, dqkv, kOff, ld);

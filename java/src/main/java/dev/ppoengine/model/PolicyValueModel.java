@@ -95,7 +95,8 @@ public final class PolicyValueModel implements AutoCloseable {
         int n = Math.multiplyExact(batch, seqLen);
         if (train == null || train.capTokens < n) {
             if (train != null) train.close();
-            train = new Activations(cfg, n, true);
+            // A frozen model never runs a backward: it keeps one layer's activations, not all of them.
+            train = new Activations(cfg, n, !frozen);
         }
         int[] mask = attentionMask == null ? null : attentionMask.clone();
         int[] pos = positions(mask, batch, seqLen);
@@ -125,7 +126,7 @@ public final class PolicyValueModel implements AutoCloseable {
                 throw new IllegalArgumentException("input_ids[" + i / t + ", " + i % t + "] = " + v
                         + " is outside [0, vocab_size=" + cfg.vocabSize() + ")");
             }
-            ids[i] = (int) v;
+            ids[i] = (int) v;   // checked in [0, vocab_size) above: exact
         }
         int[] mask = null;
         if (attentionMask != null) {
@@ -195,10 +196,13 @@ public final class PolicyValueModel implements AutoCloseable {
 
         // Embeddings: x⁰ = wte[id] + wpe[pos].
         MemorySegment x0 = a.input(0);
-        for (int i = 0; i < n; i++) {
-            long te = wte + (long) ids[i] * c, pe = wpe + (long) pos[i] * c, o = (long) i * c;
-            for (int j = 0; j < c; j++) x0.setAtIndex(F, o + j, p.getAtIndex(F, te + j) + p.getAtIndex(F, pe + j));
-        }
+        Parallel.forRange(n, Math.max(1, 8192 / c), (lo, hi) -> {
+            for (long i = lo; i < hi; i++) {
+                // i < n = B·T, an int: the narrowing is exact.
+                long te = wte + (long) ids[(int) i] * c, pe = wpe + (long) pos[(int) i] * c, o = i * c;
+                for (int j = 0; j < c; j++) x0.setAtIndex(F, o + j, p.getAtIndex(F, te + j) + p.getAtIndex(F, pe + j));
+            }
+        });
         a.ensureScratch((long) tq * tk);
         for (int l = 0; l < cfg.nLayer(); l++) {
             Parameters.Layer lp = params.layer(l);
@@ -222,10 +226,10 @@ public final class PolicyValueModel implements AutoCloseable {
             Conv1D.forward(a.attY[s], a.resMid[s], p, lp.projW(), lp.projB(), n, c, c, true);
             LayerNorm.forward(a.resMid[s], a.ln2[s], a.ln2Mean[s], a.ln2Rstd[s], p, lp.ln2W(), lp.ln2B(), n, c, eps);
             Conv1D.forward(a.ln2[s], a.fcPre[s], p, lp.fcW(), lp.fcB(), n, c, inner, false);
-            Gelu.forward(a.fcPre[s], a.fcGelu[s], (long) n * inner);
+            Gelu.forward(a.fcPre[s], a.fcGelu, a.training ? a.fcTanh[s] : null, (long) n * inner);
             MemorySegment out = a.input(l + 1);
             MemorySegment.copy(a.resMid[s], 0, out, 0, (long) n * c * 4);
-            Conv1D.forward(a.fcGelu[s], out, p, lp.mlpProjW(), lp.mlpProjB(), n, inner, c, true);
+            Conv1D.forward(a.fcGelu, out, p, lp.mlpProjW(), lp.mlpProjB(), n, inner, c, true);
         }
         MemorySegment last = a.input(cfg.nLayer());
         LayerNorm.forward(last, a.lnf, a.lnfMean, a.lnfRstd, p, params.lnfW(), params.lnfB(), n, c, eps);
@@ -233,12 +237,14 @@ public final class PolicyValueModel implements AutoCloseable {
         // Value head on every position.
         long vw = params.vHeadW();
         float vb = p.getAtIndex(F, params.vHeadB());
-        for (int i = 0; i < n; i++) {
-            long o = (long) i * c;
-            double acc = 0;
-            for (int j = 0; j < c; j++) acc += a.lnf.getAtIndex(F, o + j) * p.getAtIndex(F, vw + j);
-            a.values.setAtIndex(F, i, (float) acc + vb);
-        }
+        Parallel.forRange(n, Math.max(1, 8192 / c), (lo, hi) -> {
+            for (long i = lo; i < hi; i++) {
+                long o = i * c;
+                double acc = 0;
+                for (int j = 0; j < c; j++) acc += a.lnf.getAtIndex(F, o + j) * p.getAtIndex(F, vw + j);
+                a.values.setAtIndex(F, i, (float) acc + vb);
+            }
+        });
 
         // Tied LM head on the window rows: logits = h · wteᵀ.
         int w = to - from, vocab = cfg.vocabSize();
@@ -291,21 +297,19 @@ public final class PolicyValueModel implements AutoCloseable {
         // Heads → d h (dlnf).
         a.dlnf.asSlice(0, (long) n * c * 4).fill((byte) 0);
         if (gradValues != null) {
+            // d h[n] = gv[n]·w_v;  d w_v = Σ_n gv[n]·h[n] (a [1, N]·[N, C] product);  d b_v = Σ_n gv[n]
             long vw = params.vHeadW();
-            double[] dvw = new double[c];
-            double dvb = 0;
-            for (int i = 0; i < n; i++) {
-                float gv = gradValues.getFloat(i);
-                if (gv == 0f) continue;
-                dvb += gv;
-                long o = (long) i * c;
-                for (int j = 0; j < c; j++) {
-                    a.dlnf.setAtIndex(F, o + j, a.dlnf.getAtIndex(F, o + j) + gv * p.getAtIndex(F, vw + j));
-                    dvw[j] += gv * a.lnf.getAtIndex(F, o + j);
+            MemorySegment gv = a.gradValues;
+            for (int i = 0; i < n; i++) gv.setAtIndex(F, i, gradValues.getFloat(i));
+            Parallel.forRange(n, Math.max(1, 8192 / c), (lo, hi) -> {
+                for (long i = lo; i < hi; i++) {
+                    float gi = gv.getAtIndex(F, i);
+                    long o = i * c;
+                    for (int j = 0; j < c; j++) a.dlnf.setAtIndex(F, o + j, gi * p.getAtIndex(F, vw + j));
                 }
-            }
-            for (int j = 0; j < c; j++) g.setAtIndex(F, vw + j, (float) (g.getAtIndex(F, vw + j) + dvw[j]));
-            g.setAtIndex(F, params.vHeadB(), (float) (g.getAtIndex(F, params.vHeadB()) + dvb));
+            });
+            Blas.sgemm(false, false, 1, c, n, 1f, gv, 0, n, a.lnf, 0, c, 1f, g, vw, c);
+            Conv1D.columnSums(gv, n, 1, g, params.vHeadB());
         }
         if (gradLogits != null && w > 0) {
             MemorySegment dl = gradLogits.segment();
@@ -328,8 +332,9 @@ public final class PolicyValueModel implements AutoCloseable {
         for (int l = cfg.nLayer() - 1; l >= 0; l--) {
             Parameters.Layer lp = params.layer(l);
             // xˡ⁺¹ = m + mlp.c_proj(gelu(c_fc(ln_2(m)))): dres is d xˡ⁺¹ and also the direct part of d m.
-            Conv1D.backward(a.fcGelu[l], a.dres, a.dfc, false, p, g, lp.mlpProjW(), lp.mlpProjB(), n, inner, c);
-            Gelu.backward(a.fcPre[l], a.dfc, (long) n * inner);
+            Gelu.recompute(a.fcPre[l], a.fcTanh[l], a.fcGelu, (long) n * inner);
+            Conv1D.backward(a.fcGelu, a.dres, a.dfc, false, p, g, lp.mlpProjW(), lp.mlpProjB(), n, inner, c);
+            Gelu.backward(a.fcPre[l], a.fcTanh[l], a.dfc, (long) n * inner);
             Conv1D.backward(a.ln2[l], a.dfc, a.dln, false, p, g, lp.fcW(), lp.fcB(), n, c, inner);
             LayerNorm.backward(a.resMid[l], a.ln2Mean[l], a.ln2Rstd[l], a.dln, a.dres, p, g, lp.ln2W(), lp.ln2B(), n, c);
             // m = xˡ + c_proj(attn(ln_1(xˡ))): dres is now d m, also the direct part of d xˡ.

@@ -67,6 +67,7 @@ public final class Sampler {
                 keptMass += Math.exp(z[j] - max);
                 // Sort key: descending logit, then ascending id. The float's sortable bit pattern is inverted so that
                 // a larger logit gives a smaller key; the id fills the low 32 bits.
+                // The key orders by the f32-rounded logit; exact ties after rounding fall back to the lower id.
                 int bits = Float.floatToIntBits((float) z[j]);
                 int sortable = bits ^ ((bits >> 31) & 0x7fffffff);
                 keys[n++] = ((long) ~sortable << 32) | j;

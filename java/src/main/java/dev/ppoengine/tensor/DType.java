@@ -5,9 +5,11 @@ import java.util.Locale;
 /**
  * Element types the engine reads and writes. Names follow the safetensors header ("F32", "BF16", ...).
  * Float types are read into f32/f64 registers; integer types carry labels and masks.
+ * F64 exists for I/O only (PyTorch float64 files): the kernels never take it, the CLI converts it to f32.
  */
 public enum DType {
     F32(4, "F32"),
+    F64(8, "F64"),
     BF16(2, "BF16"),
     F16(2, "F16"),
     I32(4, "I32"),
@@ -27,7 +29,7 @@ public enum DType {
 
     public String safetensorsName() { return safetensorsName; }
 
-    public boolean isFloating() { return this == F32 || this == BF16 || this == F16; }
+    public boolean isFloating() { return this == F32 || this == F64 || this == BF16 || this == F16; }
 
     public boolean isInteger() { return this == I32 || this == I64 || this == U8 || this == BOOL; }
 
@@ -42,13 +44,14 @@ public enum DType {
         String n = name.toLowerCase(Locale.ROOT);
         return switch (n) {
             case "f32", "float32", "float" -> F32;
+            case "f64", "float64", "double" -> F64;
             case "bf16", "bfloat16" -> BF16;
             case "f16", "float16", "half" -> F16;
             case "i32", "int32", "int" -> I32;
             case "i64", "int64", "long" -> I64;
             case "u8", "uint8" -> U8;
             case "bool" -> BOOL;
-            default -> throw new IllegalArgumentException("unknown dtype '" + name + "' (expected f32, bf16, f16, i32, i64, u8 or bool)");
+            default -> throw new IllegalArgumentException("unknown dtype '" + name + "' (expected f32, f64, bf16, f16, i32, i64, u8 or bool)");
         };
     }
 

@@ -19,6 +19,7 @@ public final class Tensor {
     private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfInt I32_LE = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfLong I64_LE = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final ValueLayout.OfDouble F64_LE = ValueLayout.JAVA_DOUBLE_UNALIGNED;
 
     private final MemorySegment segment;   // host memory; null for a device tensor
     private final long deviceAddress;      // device pointer; 0 for a host tensor
@@ -184,6 +185,7 @@ public final class Tensor {
         long off = byteOffset(i);
         return switch (dtype) {
             case F32 -> segment().get(F32_LE, off);
+            case F64 -> segment().get(F64_LE, off);
             case BF16 -> DType.bf16ToFloat(segment().get(I16_LE, off));
             case F16 -> DType.f16ToFloat(segment().get(I16_LE, off));
             case I32 -> segment().get(I32_LE, off);
@@ -213,6 +215,7 @@ public final class Tensor {
         long off = byteOffset(i);
         switch (dtype) {
             case F32 -> segment().set(F32_LE, off, (float) v);
+            case F64 -> segment().set(F64_LE, off, v);
             case BF16 -> segment().set(I16_LE, off, DType.floatToBf16((float) v));
             case F16 -> segment().set(I16_LE, off, DType.floatToF16((float) v));
             case I32 -> segment().set(I32_LE, off, (int) v);
