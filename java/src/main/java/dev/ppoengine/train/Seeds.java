@@ -12,7 +12,7 @@ public final class Seeds {
     private Seeds() {}
 
     /** Stream ids. */
-    public static final int PROMPTS = 1, GENERATE = 2, SHUFFLE = 3, SFT_DATA = 4, SFT_SHUFFLE = 5, INIT = 6;
+    public static final int PROMPTS = 1, GENERATE = 2, SHUFFLE = 3, SFT_DATA = 4, SFT_SHUFFLE = 5, INIT = 6, EVAL = 7;
 
     public static long mix(long z) {
         z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;

@@ -26,6 +26,25 @@ public interface Task {
      */
     default String demonstration(String prompt, SplittableRandom rng) { return target(prompt); }
 
+    /**
+     * A response worse than the ideal one, for synthetic preference pairs (chosen = {@link #target}, rejected = this):
+     * half of the time the demonstrator's other behaviour when it differs from the target, otherwise the target with
+     * one character replaced by another character of the prompt or target (or dropped when there is none), so its
+     * reward is always below 1.
+     */
+    default String rejected(String prompt, SplittableRandom rng) {
+        String t = target(prompt);
+        String d = demonstration(prompt, rng);
+        if (!d.equals(t) && rng.nextBoolean()) return d;
+        if (t.isEmpty()) return "?";
+        int i = rng.nextInt(t.length());
+        StringBuilder others = new StringBuilder();
+        (prompt + t).chars().distinct().filter(ch -> ch != t.charAt(i) && Character.isLetterOrDigit(ch))
+                .forEach(ch -> others.append((char) ch));
+        if (others.isEmpty()) return t.substring(0, i) + t.substring(i + 1);
+        return t.substring(0, i) + others.charAt(rng.nextInt(others.length())) + t.substring(i + 1);
+    }
+
     /** Reward of {@code response} (special tokens removed) to {@code prompt}, in [0, 1]. */
     double reward(String prompt, String response, boolean endedWithEos);
 

@@ -39,6 +39,8 @@ import java.util.TreeSet;
  */
 public record TrainConfig(
         // ---- run
+        // name "" = a fresh name from the date and time; threads = OpenBLAS threads, 0 = every core (the tiny default
+        // model is fastest on one: its GEMMs are too small to split, and idle BLAS threads spin on a busy machine)
         String name, String outputDir, long seed, String backend, String preset, int threads,
         // ---- policy: a checkpoint directory, or the built-in byte-level GPT-2 of this size (random init + SFT)
         String checkpoint, int nLayer, int nHead, int nEmbd, int nPositions,
@@ -53,17 +55,19 @@ public record TrainConfig(
         // ---- sampling
         int maxNewTokens, double temperature, int topK, double topP,
         // ---- output
-        int saveEvery, int sampleEvery, int samplesPerStep, boolean progress,
+        int saveEvery, int keepCheckpoints, int sampleEvery, int samplesPerStep, int evalPrompts, boolean progress,
         // ---- kernel switches (explicit values only; resolved over the preset)
         Map<String, String> settings) {
 
     public TrainConfig {
         settings = java.util.Collections.unmodifiableMap(new TreeMap<>(settings == null ? Map.of() : settings));
         Checks c = new Checks();
-        c.notBlank("name", name);
+        if (name == null || !name.matches("[A-Za-z0-9._-]*") || name.equals(".") || name.equals("..")) {
+            c.fail("name must be letters, digits, '.', '_' or '-' (it names the run directory), got '" + name + "'");
+        }
         c.notBlank("output_dir", outputDir);
         c.notBlank("backend", backend);
-        c.positive("threads", threads);
+        c.nonNegative("threads", threads);
         c.positive("n_layer", nLayer);
         c.positive("n_head", nHead);
         c.positive("n_embd", nEmbd);
@@ -103,6 +107,8 @@ public record TrainConfig(
         c.nonNegative("top_k", topK);
         if (!(topP > 0 && topP <= 1)) c.fail("top_p must be in (0, 1], got " + topP);
         c.nonNegative("save_every", saveEvery);
+        c.positive("keep_checkpoints", keepCheckpoints);
+        c.nonNegative("eval_prompts", evalPrompts);
         c.nonNegative("sample_every", sampleEvery);
         c.nonNegative("samples_per_step", samplesPerStep);
         Preset p = null;
@@ -124,7 +130,7 @@ public record TrainConfig(
     /** The defaults: the embedded digit-sorting task on a tiny built-in model, sized to finish in minutes on 2 cores. */
     public static TrainConfig defaults() {
         return new TrainConfig(
-                "run", "runs", 1234, "auto", "trl", 2,
+                "", "runs", 1234, "auto", "trl", 1,
                 "", 2, 4, 64, 32,
                 "sort-digits", "",
                 250, 32, 3e-3,
@@ -132,7 +138,7 @@ public record TrainConfig(
                 3e-4, "constant", 0, 0.0, 0.9, 0.95,
                 1e-8, 1.0, 0.0,
                 8, 1.0, 0, 1.0,
-                10, 10, 4, true,
+                10, 2, 10, 4, 128, true,
                 Map.of());
     }
 
@@ -157,6 +163,8 @@ public record TrainConfig(
         }
         return m;
     }
+
+    public int effectiveThreads() { return threads == 0 ? Runtime.getRuntime().availableProcessors() : threads; }
 
     public int effectiveMicroBatchSize() { return microBatchSize == 0 ? miniBatchSize : microBatchSize; }
 
