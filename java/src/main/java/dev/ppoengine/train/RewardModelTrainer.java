@@ -49,6 +49,12 @@ public final class RewardModelTrainer implements AutoCloseable {
         return new StepStats(s.loss(), s.accuracy(), s.margin(), norm, lr);
     }
 
+    /** Loss and accuracy, with d loss/d θ left in the model's gradients (zeroed first); no update. */
+    StepStats gradient(List<Jsonl.Preference> batch) {
+        model.zeroGrad();
+        return run(batch, true);
+    }
+
     /** Loss and accuracy without training. */
     public StepStats evaluate(List<Jsonl.Preference> batch) {
         return run(batch, false);

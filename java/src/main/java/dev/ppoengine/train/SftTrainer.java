@@ -47,31 +47,38 @@ public final class SftTrainer implements AutoCloseable {
 
     /** One optimiser step on these pairs. */
     public StepStats step(List<String> prompts, List<String> responses) {
-        List<int[]> p = new ArrayList<>(prompts.size()), r = new ArrayList<>(responses.size());
-        for (int i = 0; i < prompts.size(); i++) {
-            p.add(codec.prompt(prompts.get(i)));
-            r.add(codec.response(responses.get(i)));
-        }
-        SequenceBatch sb = SequenceBatch.of(p, r, codec.pad());
-        model.zeroGrad();
-        double loss;
-        try (Arena a = Arena.ofConfined()) {
-            loss = lossAndBackward(sb, a);
-        }
+        SequenceBatch sb = batch(prompts, responses);
+        double loss = gradient(sb);
         double norm = maxGradNorm > 0 ? GradClip.clip(model.parameters(), maxGradNorm) : GradClip.norm(model.parameters());
         double lr = schedule.lr(optimizer.stepCount());
         optimizer.step(lr);
         return new StepStats(loss, sb.tokens(), norm, lr);
     }
 
-    /** Mean token cross-entropy of these pairs without training (evaluation). */
-    public double evaluate(List<String> prompts, List<String> responses) {
-        List<int[]> p = new ArrayList<>(), r = new ArrayList<>();
+    private SequenceBatch batch(List<String> prompts, List<String> responses) {
+        List<int[]> p = new ArrayList<>(prompts.size()), r = new ArrayList<>(responses.size());
         for (int i = 0; i < prompts.size(); i++) {
             p.add(codec.prompt(prompts.get(i)));
             r.add(codec.response(responses.get(i)));
         }
-        SequenceBatch sb = SequenceBatch.of(p, r, codec.pad());
+        return SequenceBatch.of(p, r, codec.pad());
+    }
+
+    /** The loss of these pairs, with d loss/d θ left in the model's gradients (zeroed first); no update. */
+    double gradient(List<String> prompts, List<String> responses) {
+        return gradient(batch(prompts, responses));
+    }
+
+    private double gradient(SequenceBatch sb) {
+        model.zeroGrad();
+        try (Arena a = Arena.ofConfined()) {
+            return lossAndBackward(sb, a);
+        }
+    }
+
+    /** Mean token cross-entropy of these pairs without training (evaluation). */
+    public double evaluate(List<String> prompts, List<String> responses) {
+        SequenceBatch sb = batch(prompts, responses);
         try (Arena a = Arena.ofConfined()) {
             Tensor labels = sb.labelsTensor(a), mask = sb.maskTensor(a);
             ModelOutput out = model.forward(sb.ids, sb.attention, sb.batch, sb.seqLen, sb.windowFrom(), sb.windowTo());
