@@ -74,6 +74,30 @@ class ModelForwardTest {
     }
 
     @Test
+    void interiorMaskedKeysMatchTheNaiveReference() {
+        GptConfig cfg = GptConfig.of(2, 2, 8, 13, 16);
+        int batch = 2, seqLen = 7;
+        int[] ids = randomIds(new SplittableRandom(8), batch * seqLen, 13);
+        // Row 0: a masked token in the middle (e.g. a tool observation); row 1: left padding plus a gap.
+        int[] mask = {1, 1, 0, 1, 1, 0, 1,
+                      0, 0, 1, 0, 1, 1, 1};
+        try (PolicyValueModel m = randomModel(cfg, 12)) {
+            ModelOutput out = m.forward(ids, mask, batch, seqLen);
+            NaiveGpt2 ref = new NaiveGpt2(m.parameters(), ids, mask, batch, seqLen);
+            for (int b = 0; b < batch; b++) {
+                for (int t = 0; t < seqLen; t++) {
+                    if (mask[b * seqLen + t] == 0) continue;
+                    for (int v = 0; v < 13; v++) {
+                        assertNear("logits[" + b + "," + t + "," + v + "]", ref.logits[b][t][v],
+                                out.logits().getDouble(((long) b * seqLen + t) * 13 + v), 1e-4, 1e-4);
+                    }
+                    assertNear("values[" + b + "," + t + "]", ref.values[b][t], out.values().getDouble((long) b * seqLen + t), 1e-4, 1e-4);
+                }
+            }
+        }
+    }
+
+    @Test
     void leftPaddingGivesTheSameLogitsAsNoPadding() {
         GptConfig cfg = GptConfig.of(2, 2, 8, 13, 16);
         SplittableRandom rng = new SplittableRandom(3);

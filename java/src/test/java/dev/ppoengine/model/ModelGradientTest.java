@@ -28,6 +28,7 @@ class ModelGradientTest {
             "2, 2, 8, 11, 2, 5, 1, 4, true, true",
             "1, 2, 4, 5, 3, 4, 0, 4, true, false",
             "1, 1, 4, 6, 2, 3, 0, 3, false, true",
+            "2, 2, 4, 5, 2, 6, 2, 6, true, true",
     })
     void everyParameterMatchesCentralDifferences(int layers, int heads, int c, int vocab, int batch, int seqLen,
                                                  int from, int to, boolean valueHead, boolean lmHead) {
@@ -37,6 +38,7 @@ class ModelGradientTest {
         int[] pads = new int[batch];
         pads[batch - 1] = Math.min(2, seqLen - 1);     // last row left-padded
         int[] mask = ModelForwardTest.leftPadMask(pads, seqLen);
+        if (seqLen >= 6) mask[3] = 0;                  // and an interior masked key in row 0
         int w = to - from;
         try (Arena arena = Arena.ofConfined(); PolicyValueModel m = ModelForwardTest.randomModel(cfg, 9)) {
             double[] gl = new double[batch * w * vocab];
