@@ -1,5 +1,6 @@
 package dev.ppoengine.train;
 
+import dev.ppoengine.model.ByteTokenizer;
 import dev.ppoengine.model.Checkpoint;
 import dev.ppoengine.model.ModelOutput;
 import dev.ppoengine.model.PolicyValueModel;
@@ -18,8 +19,9 @@ import java.util.List;
  * <pre>
  *   score(prompt, response) = v_head(h_L[last token of prompt ⧺ response])
  * </pre>
- * The sequence is re-encoded from text with the reward model's own tokenizer, as the trainer encodes rollouts
- * ({@link TextCodec}), with an EOS after the response when the rollout emitted one (or when it is empty).
+ * With the built-in byte tokenizer the rollout's ids are scored as they are; with another tokenizer the sequence is
+ * re-encoded from text with the reward model's own tokenizer, as the trainer encodes rollouts ({@link TextCodec}),
+ * with an EOS after the response when the rollout emitted one (or when it is empty).
  */
 public final class RewardModel implements RewardFunction {
     private final PolicyValueModel model;
@@ -51,6 +53,13 @@ public final class RewardModel implements RewardFunction {
             int to = Math.min(samples.size(), from + batch);
             List<int[]> p = new ArrayList<>(), r = new ArrayList<>();
             for (Sample s : samples.subList(from, to)) {
+                if (codec.tokenizer() instanceof ByteTokenizer && byteIds(s.promptIds()) && byteIds(s.responseIds())) {
+                    // Byte-level ids are the text's exact bytes: score them as sampled (decoding would replace a
+                    // broken UTF-8 sequence by U+FFFD, three bytes long).
+                    p.add(s.promptIds());
+                    r.add(s.responseIds().length > 0 ? s.responseIds() : new int[] {codec.eos()});
+                    continue;
+                }
                 // Re-encoded with the reward model's own tokenizer (it need not be the policy's).
                 p.add(codec.prompt(s.prompt()));
                 int[] text = codec.tokenizer().encode(s.response());
@@ -62,6 +71,11 @@ public final class RewardModel implements RewardFunction {
             System.arraycopy(sc, 0, out, from, sc.length);
         }
         return out;
+    }
+
+    private static boolean byteIds(int[] ids) {
+        for (int id : ids) if (id < 0 || id >= ByteTokenizer.VOCAB_SIZE) return false;
+        return true;
     }
 
     /** Scores of prompt/response id pairs (the response as given, EOS included if wanted). */

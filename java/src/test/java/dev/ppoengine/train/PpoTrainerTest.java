@@ -9,6 +9,8 @@ import dev.ppoengine.model.PolicyValueModel;
 import dev.ppoengine.tensor.DType;
 import dev.ppoengine.tensor.Tensor;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -142,5 +144,33 @@ class PpoTrainerTest {
         double maxDiff = 0;
         for (int i = 0; i < whole[0].length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole[0][i] - split[0][i]));
         assertTrue(maxDiff < 1e-4, "weights after one step differ by " + maxDiff);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"trl", "trl-ppov2", "deepspeed-chat", "verl", "openrlhf"})
+    void everyPresetDrivesTheStep(String preset) {
+        TrainConfig c = TinyRuns.config(Map.of("sft_steps", "5", "preset", preset, "max_new_tokens", "4"));
+        Task task = new TinyRuns.PickATask();
+        try (PpoKernels k = Backends.create("reference"); PolicyValueModel policy = TinyRuns.model(c)) {
+            TextCodec codec = new TextCodec(new ByteTokenizer());
+            try (PolicyValueModel ref = policy.frozenCopy();
+                 PpoTrainer t = new PpoTrainer(c, policy, ref, codec, task, task.rewardFunction(), k)) {
+                Map<String, Double> m = t.step().metrics();
+                for (var e : m.entrySet()) assertTrue(Double.isFinite(e.getValue()), preset + ": " + e.getKey() + " = " + e.getValue());
+                assertEquals(c.kernelSettings().number("kl_coef"), m.get("objective/kl_coef"), preset);
+                boolean adaptive = preset.equals("trl");
+                assertEquals(adaptive, t.klController() instanceof KlController.Adaptive, preset);
+                PpoTrainer.Rollout ro = t.lastRollout();
+                boolean afterLast = preset.equals("trl-ppov2") || preset.equals("deepspeed-chat");
+                long resp = ro.mask().dim(1);
+                for (int b = 0; b < ro.mask().dim(0); b++) {
+                    int len = ro.batch().responseLengths[b];
+                    for (int j = 0; j < resp; j++) {
+                        boolean inMask = j < len, slot = afterLast && j == Math.min(len, resp - 1);
+                        assertEquals(inMask || slot, ro.rewardMask().isSet(b * resp + j), preset + " row " + b + " slot " + j);
+                    }
+                }
+            }
+        }
     }
 }
