@@ -318,8 +318,8 @@ public final class TrainRun {
     }
 
     private String title(Task task) {
-        return String.format(Locale.ROOT, "ppo-engine PPO: task %s, preset %s, batch %d, lr %g, %d steps", task.name(), cfg.preset(),
-                cfg.batchSize(), cfg.lr(), cfg.steps());
+        return String.format(Locale.ROOT, "ppo-engine PPO: task %s, preset %s, batch %d, lr %s, %d steps", task.name(), cfg.preset(),
+                cfg.batchSize(), java.math.BigDecimal.valueOf(cfg.lr()).stripTrailingZeros().toPlainString(), cfg.steps());
     }
 
     private BufferedWriter openSamples(Path file, long keepUpTo) throws IOException {
