@@ -16,12 +16,17 @@ public final class ProgressBar {
     private String phase = "";
     private long total, started, lastPrintedDecile = -1;
     private int lastLength;
+    private final char full, empty;
 
     public ProgressBar(PrintStream err, boolean enabled) {
         this.err = err;
         this.enabled = enabled;
         var console = System.console();
         this.terminal = console != null && console.isTerminal();
+        // Block characters only where stderr is UTF-8; plain ASCII otherwise.
+        boolean utf8 = System.getProperty("stderr.encoding", "").toUpperCase(Locale.ROOT).replace("-", "").equals("UTF8");
+        this.full = utf8 ? '█' : '#';
+        this.empty = utf8 ? '░' : '.';
     }
 
     /** Starts a phase of {@code total} units. */
@@ -41,7 +46,7 @@ public final class ProgressBar {
         double perUnit = done > 0 ? elapsed / done : 0;
         long eta = Math.round(perUnit * (total - done));
         int filled = (int) Math.round(frac * WIDTH);
-        String bar = "█".repeat(filled) + "░".repeat(WIDTH - filled);
+        String bar = String.valueOf(full).repeat(filled) + String.valueOf(empty).repeat(WIDTH - filled);
         String line = String.format(Locale.ROOT, "%-5s [%s] %4d/%d  %s  %.2f s/%s  eta %d:%02d", phase, bar, done, total, extra,
                 perUnit, phase.equals("sft") ? "it" : "step", eta / 60, eta % 60);
         if (terminal) {

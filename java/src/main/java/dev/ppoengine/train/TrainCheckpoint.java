@@ -28,7 +28,8 @@ import java.util.stream.Stream;
  * A training checkpoint: everything a resumed run needs to continue exactly where it stopped.
  * <pre>
  *   RUN/checkpoints/step-000040/
- *     config.json, model.safetensors   the policy with its value head (Hugging Face names, {@link Checkpoint})
+ *     config.json, model.safetensors   the policy with its value head (Hugging Face names, {@link Checkpoint}),
+ *                                      plus the tokenizer files of the starting checkpoint if it had any
  *     optimizer.safetensors            AdamW moments exp_avg, exp_avg_sq [flat parameter layout], metadata step
  *     trainer_state.json               PPO steps done, β of the KL controller, optimiser step, seed, SFT reward, ...
  *     train_config.yaml                the config the run was started with
@@ -68,6 +69,11 @@ public final class TrainCheckpoint {
         deleteTree(tmp);
         Files.createDirectories(tmp);
         Checkpoint.save(policy, tmp);
+        // The tokenizer files of the model the run started from, so the checkpoint loads on its own (ppo generate).
+        Path source = Path.of(state.reference());
+        for (String f : TrainModels.TOKENIZER_FILES) {
+            if (Files.isRegularFile(source.resolve(f))) Files.copy(source.resolve(f), tmp.resolve(f));
+        }
         long n = policy.parameters().flatSize();
         Map<String, Tensor> moments = new LinkedHashMap<>();
         moments.put("exp_avg", Tensor.of(optimizer.firstMoment(), DType.F32, n));
