@@ -48,7 +48,7 @@ public final class SftCommand implements Callable<Integer>, Main.Debuggable {
     public Integer call() throws IOException {
         o.validate();
         List<Jsonl.SftExample> all = SupervisedData.sft(o.data, o.task, o.examples, o.seed);
-        int nEval = (int) Math.floor(all.size() * o.evalFraction);
+        int nEval = (int) Math.floor(all.size() * o.evalFraction);   // fraction < 1 of an int count: fits
         List<Jsonl.SftExample> eval = all.subList(all.size() - nEval, all.size()), train = all.subList(0, all.size() - nEval);
         List<int[]> batches = SupervisedData.batches(train.size(), o.batchSize, o.epochs, o.seed);
         PrintWriter out = spec.commandLine().getOut();

@@ -42,7 +42,7 @@ public final class TrainRmCommand implements Callable<Integer>, Main.Debuggable 
     public Integer call() throws IOException {
         o.validate();
         List<Jsonl.Preference> all = SupervisedData.preferences(o.data, o.task, o.examples, o.seed);
-        int nEval = (int) Math.floor(all.size() * o.evalFraction);
+        int nEval = (int) Math.floor(all.size() * o.evalFraction);   // fraction < 1 of an int count: fits
         List<Jsonl.Preference> eval = all.subList(all.size() - nEval, all.size()), train = all.subList(0, all.size() - nEval);
         List<int[]> batches = SupervisedData.batches(train.size(), o.batchSize, o.epochs, o.seed);
         PrintWriter out = spec.commandLine().getOut();

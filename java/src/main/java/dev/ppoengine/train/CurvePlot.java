@@ -175,6 +175,7 @@ public final class CurvePlot {
         g.setStroke(new BasicStroke(1f));
     }
 
+    // Pixel coordinates: rounding a value inside the panel (a few hundred pixels) to int is exact enough and in range.
     private static int px(double x, double min, double max, int left, int right) {
         return (int) Math.round(left + (x - min) / (max - min) * (right - left));
     }
@@ -191,6 +192,7 @@ public final class CurvePlot {
     static double[] ticks(double lo, double hi, int n) {
         double step = niceStep((hi - lo) / Math.max(n - 1, 1));
         double first = Math.floor(lo / step) * step, last = Math.ceil(hi / step) * step;
+        // (last − first)/step is a whole number up to rounding error (≈ n): round, then the narrowing is exact.
         int count = (int) Math.round((last - first) / step) + 1;
         double[] t = new double[count];
         for (int i = 0; i < count; i++) t[i] = first + i * step;
@@ -207,6 +209,7 @@ public final class CurvePlot {
     /** Tick label with as many decimals as the spacing needs. */
     static String fmt(double v, double[] ticks) {
         double step = ticks.length > 1 ? ticks[1] - ticks[0] : Math.abs(v);
+        // decimals of a spacing in (1e-300, 1): a small count, the narrowing is exact.
         int decimals = step >= 1 || step == 0 ? 0 : (int) Math.ceil(-Math.log10(step) - 1e-9);
         if (Math.abs(v) < step * 1e-6) v = 0;
         return String.format(Locale.ROOT, "%." + Math.min(decimals, 6) + "f", v);

@@ -97,6 +97,7 @@ public final class MetricsLog implements AutoCloseable {
         ObjectNode o = JSON.createObjectNode();
         for (var e : metrics.entrySet()) {
             double v = e.getValue();
+            // The step is a whole number carried as a double: written as the integer it is.
             if (e.getKey().equals("step")) o.put("step", (long) v);
             else if (Double.isFinite(v)) o.put(e.getKey(), v);
             else o.putNull(e.getKey());

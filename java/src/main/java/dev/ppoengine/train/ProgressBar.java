@@ -45,7 +45,7 @@ public final class ProgressBar {
         double elapsed = (System.nanoTime() - started) * 1e-9;
         double perUnit = done > 0 ? elapsed / done : 0;
         long eta = Math.round(perUnit * (total - done));
-        int filled = (int) Math.round(frac * WIDTH);
+        int filled = (int) Math.round(frac * WIDTH);   // frac ∈ [0, 1]: 0..WIDTH, exact
         String bar = String.valueOf(full).repeat(filled) + String.valueOf(empty).repeat(WIDTH - filled);
         String line = String.format(Locale.ROOT, "%-5s [%s] %4d/%d  %s  %.2f s/%s  eta %d:%02d", phase, bar, done, total, extra,
                 perUnit, phase.equals("sft") ? "it" : "step", eta / 60, eta % 60);

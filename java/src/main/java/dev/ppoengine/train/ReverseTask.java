@@ -18,6 +18,7 @@ public final class ReverseTask implements Task {
     public String prompt(SplittableRandom rng) {
         int n = rng.nextInt(MIN_LEN, MAX_LEN + 1);
         StringBuilder sb = new StringBuilder(n + 1);
+        // 'a' + [0, 8) stays within the ASCII letters: the char narrowing is exact.
         for (int i = 0; i < n; i++) sb.append((char) ('a' + rng.nextInt(LETTERS)));
         return sb.append('>').toString();
     }

@@ -24,6 +24,7 @@ public final class SortDigitsTask implements Task {
     public String prompt(SplittableRandom rng) {
         int n = rng.nextInt(MIN_DIGITS, MAX_DIGITS + 1);
         StringBuilder sb = new StringBuilder(n + 1);
+        // '0' + [0, 10) is an ASCII digit: the char narrowing is exact.
         for (int i = 0; i < n; i++) sb.append((char) ('0' + rng.nextInt(10)));
         return sb.append('=').toString();
     }

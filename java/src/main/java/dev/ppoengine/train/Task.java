@@ -40,7 +40,7 @@ public interface Task {
         int i = rng.nextInt(t.length());
         StringBuilder others = new StringBuilder();
         (prompt + t).chars().distinct().filter(ch -> ch != t.charAt(i) && Character.isLetterOrDigit(ch))
-                .forEach(ch -> others.append((char) ch));
+                .forEach(ch -> others.append((char) ch));   // ch came from String.chars(): a char value
         if (others.isEmpty()) return t.substring(0, i) + t.substring(i + 1);
         return t.substring(0, i) + others.charAt(rng.nextInt(others.length())) + t.substring(i + 1);
     }
