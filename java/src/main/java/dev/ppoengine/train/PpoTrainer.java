@@ -133,13 +133,22 @@ public final class PpoTrainer implements AutoCloseable {
      * this step, generation included, per second). Minibatch statistics are averaged over the minibatches run.
      */
     public StepResult step() {
-        long step = completedSteps;
-        long t0 = System.nanoTime();
         if (lastRollout != null) {
             lastRollout.arena().close();
             lastRollout = null;
         }
         Arena arena = Arena.ofShared();
+        try {
+            return step(arena);
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private StepResult step(Arena arena) {
+        long step = completedSteps;
+        long t0 = System.nanoTime();
         Map<String, Double> m = new LinkedHashMap<>();
         m.put("step", (double) (step + 1));
 
@@ -211,11 +220,11 @@ public final class PpoTrainer implements AutoCloseable {
             advantages = w;
         }
         long t4 = System.nanoTime();
-        Rollout ro2 = new Rollout(arena, batch, samples, labels, mask, oldLp, refLp, oldValues, scores, rewards, klT,
+        Rollout rollout = new Rollout(arena, batch, samples, labels, mask, oldLp, refLp, oldValues, scores, rewards, klT,
                 rewardMask, advantages, returns, beta);
 
         // 4. PPO epochs
-        Optimise opt = optimise(ro2, step);
+        Optimise opt = optimise(rollout, step);
         long t5 = System.nanoTime();
 
         // 5. statistics and the β update
@@ -261,7 +270,7 @@ public final class PpoTrainer implements AutoCloseable {
         long forwardTokens = 3L * bsz * batch.seqLen + opt.tokens;
         m.put("tokens_per_second", forwardTokens / ((t6 - t0) * 1e-9));
 
-        lastRollout = ro2;
+        lastRollout = rollout;
         completedSteps = step + 1;
         return new StepResult(step + 1, m, samples, scoreValues);
     }
