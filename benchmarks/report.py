@@ -120,6 +120,67 @@ def status(value, target):
     return "met" if value >= target else "**MISSED**"
 
 
+LINEAR_MEMORY = re.compile(r"\[linear_token_logprobs memory\] impl=(\S+) n=(\d+) h=(\d+) v=(\d+) "
+                           r"extra_bytes=(\S+) logits_f32_bytes=(\d+)")
+TARGET_LINEAR_TIME = 1.2     # issue 7: fused ≤ 1.2 × the bare GEMMs of the same shapes
+TARGET_LINEAR_MEMORY = 0.05  # issue 7: fused workspace ≤ 5% of the f32 logits
+
+
+def linear_section(w, rows, logs):
+    """linear_token_logprobs (issue 7): each impl's time and its ratio to the bare GEMMs, and the extra memory each
+    impl allocates (printed by the benchmark's setup into the run log)."""
+    lin = [r for r in rows if r["name"].startswith("LinearTokenLogprobsBenchmark.")]
+    if not lin:
+        return
+    memory = {}
+    for log in logs:
+        try:
+            with open(log, errors="replace") as f:
+                for m in LINEAR_MEMORY.finditer(f.read()):
+                    memory[(m.group(1), m.group(2), m.group(3), m.group(4))] = (m.group(5), int(m.group(6)))
+        except OSError:
+            pass
+    w("## linear_token_logprobs (issue 7)")
+    w("")
+    w("`fused`: the engine's op (OpenBLAS tiles + native fold, no [n, v] logits); `materialised`: sgemm into [n, v] "
+      "then the cpu token_logprobs (+ backward and the two gradient sgemms); `torch`: linear + log_softmax/gather + "
+      "entropy, autograd backward; `gemm`: the bare sgemms of the same shapes (forward: 1, forwardBackward: 3).")
+    w("")
+    w("| method | n, h, v | impl | median ms | ÷ gemm | extra memory | of f32 logits |")
+    w("|---|---|---|---|---|---|---|")
+    for r in sorted(lin, key=lambda r: (r["name"], r["params"].get("n"), r["params"].get("impl"))):
+        p = r["params"]
+        gemm = find(rows, r["name"], impl="gemm", n=p.get("n"), h=p.get("h"), v=p.get("v"))
+        ratio = "%.2f×" % (secs(r) / secs(gemm)) if gemm else "-"
+        mem = memory.get((p.get("impl"), p.get("n"), p.get("h"), p.get("v")))
+        if mem and mem[0] != "unmeasured":
+            extra, share = "%.1f MiB" % (int(mem[0]) / 2 ** 20), "%.1f%%" % (100.0 * int(mem[0]) / mem[1])
+        else:
+            extra, share = ("not measured", "-") if mem else ("-", "-")
+        w("| %s | %s, %s, %s | %s | %s | %s | %s | %s |" % (r["name"].split(".")[-1], p.get("n"), p.get("h"), p.get("v"),
+                                                          p.get("impl"), fmt_ms(secs(r)), ratio, extra, share))
+    w("")
+    fused = find(rows, "LinearTokenLogprobsBenchmark.forward", impl="fused", n="4096", h="1024", v="32000")
+    gemm = find(rows, "LinearTokenLogprobsBenchmark.forward", impl="gemm", n="4096", h="1024", v="32000")
+    mem = memory.get(("fused", "4096", "1024", "32000"))
+    rt = secs(fused) / secs(gemm) if fused and gemm else None
+    rm = int(mem[0]) / mem[1] if mem and mem[0] != "unmeasured" else None
+    w("| target (4096 × 1024 × 32000 f32) | measured | required | status |")
+    w("|---|---|---|---|")
+    w("| fused forward ÷ bare GEMM | %s | ≤ %g× | %s |" % ("%.2f×" % rt if rt else "-", TARGET_LINEAR_TIME,
+                                                       status_at_most(rt, TARGET_LINEAR_TIME)))
+    w("| fused workspace ÷ f32 logits | %s | ≤ %d%% | %s |" % ("%.1f%%" % (100 * rm) if rm is not None else "-",
+                                                            round(100 * TARGET_LINEAR_MEMORY),
+                                                            status_at_most(rm, TARGET_LINEAR_MEMORY)))
+    w("")
+
+
+def status_at_most(value, target):
+    if value is None:
+        return "not measured"
+    return "met" if value <= target else "**MISSED**"
+
+
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
@@ -225,8 +286,8 @@ def main():
     w("|---|---|---|---|---|---|")
     seen = set()
     for r in rows:
-        if r["name"].startswith("MemoryBandwidth"):
-            continue
+        if r["name"].startswith("MemoryBandwidth") or r["name"].startswith("LinearTokenLogprobs"):
+            continue   # no backend parameter: its own section below
         key = (r["name"], params_text(r["params"]))
         if key in seen:
             continue
@@ -267,6 +328,8 @@ def main():
             share = "%.0f%%" % (100 * bps / read_bps) if read_bps else "-"
             w("| %s | %s | %.2f | %s |" % (p["backend"], params_text(p), bps / 1e9, share))
         w("")
+
+    linear_section(w, rows, meta.get("logs", []))
 
     # ---- everything ----
     w("## All results")

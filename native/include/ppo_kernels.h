@@ -124,6 +124,31 @@ int32_t ppo_loss(void *ctx, const float *logprobs, const float *old_logprobs, co
 int32_t group_advantages(void *ctx, const float *scores, int64_t b, int64_t group_size, int32_t estimator,
                          double std_eps, const void *mask, int32_t mask_dtype, int64_t t, float *advantages);
 
+/* ---- linear_token_logprobs tile steps (libppo_native only: the CPU driver computes the logits tiles with a BLAS
+ * and calls these between its GEMMs; see src/linear_token_logprobs.c). tile: [rows, cols] f32, row stride ld, the
+ * logits hidden·weightᵀ of `rows` rows and vocabulary columns [v_offset, v_offset + cols); bias: the tile's `cols`
+ * entries or NULL; labels, saved, grad_*: the tile's rows. state: PPO_LINEAR_STATE doubles per row, (re)initialised
+ * by the chunk at v_offset = 0. */
+#define PPO_LINEAR_STATE 8
+
+int32_t linear_lse_update(void *ctx, const float *tile, int64_t rows, int64_t cols, int64_t ld, const float *bias,
+                          int64_t v_offset, int64_t v, const void *labels, int32_t label_dtype, double temperature,
+                          int32_t entropy_logits, double *state);
+
+/* entropy, saved nullable; saved as token_logprobs' */
+int32_t linear_lse_finish(void *ctx, const double *state, int64_t rows, double temperature, int32_t entropy_logits,
+                          float *logprobs, float *entropy, float *saved);
+
+/* tile (the recomputed logits) becomes d loss/d logits in place; grad_entropy, grad_bias (+= column sums) nullable */
+int32_t linear_chunk_backward(void *ctx, float *tile, int64_t rows, int64_t cols, int64_t ld, const float *bias,
+                              int64_t v_offset, int64_t v, const void *labels, int32_t label_dtype, const float *saved,
+                              const float *grad_logprobs, const float *grad_entropy, double temperature,
+                              int32_t entropy_logits, float *grad_bias);
+
+/* rows of F32/BF16/F16 (row stride src_stride) → dense f32 rows (row stride ld) */
+int32_t linear_to_f32(void *ctx, const void *src, int32_t dtype, int64_t rows, int64_t cols, int64_t src_stride,
+                      float *dst, int64_t ld);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,6 @@
 package dev.ppoengine.cli;
 
+import dev.ppoengine.kernels.LinearTokenLogprobs;
 import dev.ppoengine.kernels.LogprobOptions;
 import dev.ppoengine.kernels.PolicyLossResult;
 import dev.ppoengine.kernels.PpoKernels;
@@ -49,6 +50,45 @@ enum ComputeOp {
             Tensor gradLogits = Tensor.allocate(io.arena(), DType.F32, logits.shape());
             k.tokenLogprobsBackward(logits, labels, saved, gradLogprobs, gradEntropy, o, gradLogits);
             io.output("grad_logits", gradLogits);
+        }
+    },
+    LINEAR_TOKEN_LOGPROBS("hidden, weight, [bias], labels, [grad_logprobs], [grad_entropy]",
+            "logprobs, entropy; with grad_logprobs also grad_hidden, grad_weight, [grad_bias] (with bias)") {
+        @Override
+        void run(ComputeIo io, Settings s, PpoKernels k) {
+            // hidden/weight/bias in any float dtype, widened exactly to f32 (f64 rounded), as the per-token inputs
+            Tensor hidden = io.floats("hidden");
+            Tensor weight = io.floats("weight");
+            Tensor bias = io.optionalFloats("bias");
+            Tensor labels = io.require("labels");
+            Tensor gradLogprobs = io.optionalFloats("grad_logprobs");
+            Tensor gradEntropy = io.optionalFloats("grad_entropy");
+            if (gradEntropy != null && gradLogprobs == null) {
+                throw new CliException(CliException.INPUT, "grad_entropy: given without grad_logprobs (the backward "
+                        + "runs when grad_logprobs is present)");
+            }
+            if (gradLogprobs != null) sameShape("grad_logprobs", gradLogprobs, labels);
+            if (gradEntropy != null) sameShape("grad_entropy", gradEntropy, labels);
+            LogprobOptions o = s.logprobOptions();
+            // The op has its own backends (reference, cpu): the one of the same name as the selected kernels.
+            try (LinearTokenLogprobs op = LinearTokenLogprobs.create(k.name())) {
+                Tensor logprobs = allocateLike(io, labels), entropy = allocateLike(io, labels);
+                Tensor saved = gradLogprobs == null ? null
+                        : Tensor.allocate(io.arena(), DType.F32, labels.numel(), 3);
+                op.forward(hidden, weight, bias, labels, o, logprobs, entropy, saved);
+                io.output("logprobs", logprobs);
+                io.output("entropy", entropy);
+                if (gradLogprobs != null) {
+                    Tensor gradHidden = Tensor.allocate(io.arena(), DType.F32, hidden.shape());
+                    Tensor gradWeight = Tensor.allocate(io.arena(), DType.F32, weight.shape());
+                    Tensor gradBias = bias == null ? null : Tensor.allocate(io.arena(), DType.F32, bias.shape());
+                    op.backward(hidden, weight, bias, labels, saved, gradLogprobs, gradEntropy, o, gradHidden,
+                            gradWeight, gradBias, false);
+                    io.output("grad_hidden", gradHidden);
+                    io.output("grad_weight", gradWeight);
+                    if (gradBias != null) io.output("grad_bias", gradBias);
+                }
+            }
         }
     },
     KL_PENALTY("logprobs, ref_logprobs, [mask]", "kl") {

@@ -6,6 +6,7 @@ import dev.ppoengine.kernels.PpoLossResult;
 import dev.ppoengine.kernels.Preset;
 import dev.ppoengine.kernels.Settings;
 import dev.ppoengine.kernels.ValueLossResult;
+import dev.ppoengine.reference.LinearTokenLogprobsReference;
 import dev.ppoengine.reference.ReferenceKernels;
 import dev.ppoengine.tensor.DType;
 import dev.ppoengine.tensor.Safetensors;
@@ -104,6 +105,14 @@ class ComputeCliTest {
                 in.put("grad_logprobs", rnd.normal(DType.F32, 1.0, B * T));
                 in.put("grad_entropy", rnd.normal(DType.F32, 0.5, B * T));
             }
+            case "linear_token_logprobs" -> {
+                in.put("hidden", rnd.normal(DType.F32, 1.0, B, T, 5));
+                in.put("weight", rnd.normal(DType.F32, 0.8, V, 5));
+                in.put("bias", rnd.normal(DType.F32, 0.5, V));
+                in.put("labels", rnd.labels(DType.I64, V, B, T));
+                in.put("grad_logprobs", rnd.normal(DType.F32, 1.0, B, T));
+                in.put("grad_entropy", rnd.normal(DType.F32, 0.5, B, T));
+            }
             case "kl_penalty" -> {
                 Tensor lp = logprobs();
                 in.put("logprobs", lp);
@@ -188,6 +197,20 @@ class ComputeCliTest {
                 ref.tokenLogprobsBackward(logits, labels, saved, in.get("grad_logprobs"), in.get("grad_entropy"),
                         s.logprobOptions(), g);
                 out.put("grad_logits", g);
+            }
+            case "linear_token_logprobs" -> {
+                Tensor h = in.get("hidden"), w = in.get("weight"), b = in.get("bias"), y = in.get("labels");
+                Tensor lp = f32(y.shape()), ent = f32(y.shape()), saved = f32(y.numel(), 3);
+                Tensor gh = f32(h.shape()), gw = f32(w.shape()), gb = f32(b.shape());
+                LinearTokenLogprobsReference lin = new LinearTokenLogprobsReference();
+                lin.forward(h, w, b, y, s.logprobOptions(), lp, ent, saved);
+                lin.backward(h, w, b, y, saved, in.get("grad_logprobs"), in.get("grad_entropy"), s.logprobOptions(),
+                        gh, gw, gb, false);
+                out.put("logprobs", lp);
+                out.put("entropy", ent);
+                out.put("grad_hidden", gh);
+                out.put("grad_weight", gw);
+                out.put("grad_bias", gb);
             }
             case "kl_penalty" -> {
                 Tensor kl = f32(B, T);
