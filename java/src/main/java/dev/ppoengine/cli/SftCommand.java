@@ -2,7 +2,6 @@ package dev.ppoengine.cli;
 
 import dev.ppoengine.kernels.Backends;
 import dev.ppoengine.kernels.PpoKernels;
-import dev.ppoengine.model.Blas;
 import dev.ppoengine.train.AdamW;
 import dev.ppoengine.train.Jsonl;
 import dev.ppoengine.train.LrSchedule;
@@ -53,7 +52,6 @@ public final class SftCommand implements Callable<Integer>, Main.Debuggable {
         List<int[]> batches = SupervisedData.batches(train.size(), o.batchSize, o.epochs, o.seed);
         PrintWriter out = spec.commandLine().getOut();
         ProgressBar bar = new ProgressBar(System.err, !o.noProgress);
-        Blas.setThreads(Runtime.getRuntime().availableProcessors());
         try (TrainModels.Loaded m = TrainModels.open(o.checkpoint, o.nLayer, o.nHead, o.nEmbd, o.nPositions, o.seed);
              PpoKernels kernels = Backends.select(backend).kernels();
              SftTrainer sft = new SftTrainer(m.model(), new TextCodec(m.tokenizer()), kernels,

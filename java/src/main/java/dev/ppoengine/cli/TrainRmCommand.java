@@ -1,6 +1,5 @@
 package dev.ppoengine.cli;
 
-import dev.ppoengine.model.Blas;
 import dev.ppoengine.train.AdamW;
 import dev.ppoengine.train.Jsonl;
 import dev.ppoengine.train.LrSchedule;
@@ -47,7 +46,6 @@ public final class TrainRmCommand implements Callable<Integer>, Main.Debuggable 
         List<int[]> batches = SupervisedData.batches(train.size(), o.batchSize, o.epochs, o.seed);
         PrintWriter out = spec.commandLine().getOut();
         ProgressBar bar = new ProgressBar(System.err, !o.noProgress);
-        Blas.setThreads(Runtime.getRuntime().availableProcessors());
         try (TrainModels.Loaded m = TrainModels.open(o.checkpoint, o.nLayer, o.nHead, o.nEmbd, o.nPositions, o.seed);
              RewardModelTrainer rm = new RewardModelTrainer(m.model(), new TextCodec(m.tokenizer()),
                      new AdamW.Options(0.9, 0.999, 1e-8, o.weightDecay), LrSchedule.constant(o.lr), o.maxGradNorm)) {

@@ -39,9 +39,8 @@ import java.util.TreeSet;
  */
 public record TrainConfig(
         // ---- run
-        // name "" = a fresh name from the date and time; threads = OpenBLAS threads, 0 = every core (the tiny default
-        // model is fastest on one: its GEMMs are too small to split, and idle BLAS threads spin on a busy machine)
-        String name, String outputDir, long seed, String backend, String preset, int threads,
+        // name "" = a fresh name from the date and time
+        String name, String outputDir, long seed, String backend, String preset,
         // ---- policy: a checkpoint directory, or the built-in byte-level GPT-2 of this size (random init + SFT)
         String checkpoint, int nLayer, int nHead, int nEmbd, int nPositions,
         // ---- reward: a built-in task (prompts + programmatic reward), optionally scored by a reward model instead
@@ -67,7 +66,6 @@ public record TrainConfig(
         }
         c.notBlank("output_dir", outputDir);
         c.notBlank("backend", backend);
-        c.nonNegative("threads", threads);
         c.positive("n_layer", nLayer);
         c.positive("n_head", nHead);
         c.positive("n_embd", nEmbd);
@@ -130,7 +128,7 @@ public record TrainConfig(
     /** The defaults: the embedded digit-sorting task on a tiny built-in model, sized to finish in minutes on 2 cores. */
     public static TrainConfig defaults() {
         return new TrainConfig(
-                "", "runs", 1234, "auto", "trl", 1,
+                "", "runs", 1234, "auto", "trl",
                 "", 2, 4, 64, 32,
                 "sort-digits", "",
                 400, 32, 3e-3,
@@ -163,8 +161,6 @@ public record TrainConfig(
         }
         return m;
     }
-
-    public int effectiveThreads() { return threads == 0 ? Runtime.getRuntime().availableProcessors() : threads; }
 
     public int effectiveMicroBatchSize() { return microBatchSize == 0 ? miniBatchSize : microBatchSize; }
 

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ppoengine.kernels.Backends;
 import dev.ppoengine.kernels.PpoKernels;
-import dev.ppoengine.model.Blas;
 import dev.ppoengine.model.Checkpoint;
 import dev.ppoengine.model.GenerationResult;
 import dev.ppoengine.model.Generator;
@@ -116,7 +115,6 @@ public final class TrainRun {
 
     public Result run() throws IOException {
         long t0 = System.nanoTime();
-        Blas.setThreads(cfg.effectiveThreads());
         TrainCheckpoint.State resumed = resumeFrom == null ? null : TrainCheckpoint.readState(resumeFrom);
         Path runDir = resumeFrom == null ? newRunDir() : resumeFrom.getParent().getParent();
         Files.createDirectories(runDir);

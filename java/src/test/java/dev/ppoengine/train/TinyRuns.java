@@ -37,7 +37,6 @@ final class TinyRuns {
         m.put("eval_prompts", "16");
         m.put("sft_steps", "40");
         m.put("sft_batch_size", "16");
-        m.put("threads", "1");
         m.put("backend", "reference");
         m.putAll(extra);
         return TrainConfig.defaults().with(m);
