@@ -147,7 +147,8 @@ public final class TrainCommand implements Callable<Integer>, Main.Debuggable {
         put(m, "output_dir", outputDir);
         put(m, "save_every", saveEvery);
         put(m, "backend", backend);
-        if (noProgress) m.put("progress", "false");
+        // The bar is a property of the terminal at hand, not of the run: a resumed run shows one unless told not to.
+        m.put("progress", Boolean.toString(!noProgress));
         return m;
     }
 

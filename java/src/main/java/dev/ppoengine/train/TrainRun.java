@@ -54,7 +54,7 @@ public final class TrainRun {
     public record Result(Path runDir, long steps, double sftReward, double finalReward, double meanKl, double seconds,
                          boolean interrupted) {}
 
-    private final TrainConfig cfg;
+    private TrainConfig cfg;
     private final Path resumeFrom;
     private final PrintStream err;
     private final AtomicBoolean stop = new AtomicBoolean();
@@ -117,6 +117,8 @@ public final class TrainRun {
         long t0 = System.nanoTime();
         TrainCheckpoint.State resumed = resumeFrom == null ? null : TrainCheckpoint.readState(resumeFrom);
         Path runDir = resumeFrom == null ? newRunDir() : resumeFrom.getParent().getParent();
+        // The config a run records names its directory (a generated name included), so --config reproduces it.
+        if (cfg.name().isEmpty()) cfg = cfg.with(Map.of("name", runDir.getFileName().toString()));
         Files.createDirectories(runDir);
         ProgressBar bar = new ProgressBar(err, cfg.progress());
         // -Dppo.backend (as for every command) picks the backend when the config leaves it at auto.
