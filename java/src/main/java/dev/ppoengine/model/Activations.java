@@ -29,7 +29,7 @@ final class Activations implements AutoCloseable {
     MemorySegment logits;
     long logitsCap;
     MemorySegment scratchP, scratchD;
-    long scratchCap;
+    long scratchCap;   // floats per slot
     // backward
     MemorySegment dres, dln, dfc, dattY, dqkv, dlnf, gradValues;
 
@@ -87,12 +87,14 @@ final class Activations implements AutoCloseable {
         }
     }
 
+    /** Attention scores scratch: {@code floats} per concurrent (sequence, head) task, one slot per pool thread. */
     void ensureScratch(long floats) {
         if (floats > scratchCap) {
             if (scratchArena != null) scratchArena.close();
             scratchArena = Arena.ofShared();
-            scratchP = scratchArena.allocate(Math.multiplyExact(floats, 4L), 64);
-            scratchD = training ? scratchArena.allocate(Math.multiplyExact(floats, 4L), 64) : null;
+            long bytes = Math.multiplyExact(Math.multiplyExact(floats, (long) Parallel.threads()), 4L);
+            scratchP = scratchArena.allocate(bytes, 64);
+            scratchD = training ? scratchArena.allocate(bytes, 64) : null;
             scratchCap = floats;
         }
     }

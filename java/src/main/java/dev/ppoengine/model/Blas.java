@@ -13,9 +13,22 @@ import java.lang.foreign.MemorySegment;
  * <p>Operands are off-heap {@link MemorySegment}s plus an element offset and a leading dimension; they are handed
  * to OpenBLAS as pointers at the segment's address (no copy). Because a wrong extent would make native code read or
  * write out of bounds, every operand's span is checked against its segment in Java first.
+ *
+ * <p>Threading: OpenBLAS is set to one thread and {@link #sgemm} splits a large product into column (or row) blocks
+ * of C that run on the model's {@link Parallel} pool, one single-threaded OpenBLAS call each. The model's own loops
+ * use the same pool, so OpenBLAS's worker threads never spin on the cores those loops need (on a small machine that
+ * contention costs more than the GEMMs). Every element of C is still one dot product over the full K in OpenBLAS's
+ * order, and the split depends only on the shape, so results are the same run to run.
  */
 public final class Blas {
     private Blas() {}
+
+    static {
+        openblas.blas_set_num_threads(1);
+    }
+
+    /** Below this many multiply-adds a GEMM is not worth splitting. */
+    private static final long SPLIT_MIN_MACS = 1L << 20;
 
     /** A FloatPointer viewing native memory the JVM owns through a MemorySegment; never deallocates it. */
     private static final class View extends FloatPointer {
@@ -27,16 +40,52 @@ public final class Blas {
         }
     }
 
-    /** OpenBLAS worker threads (OpenBLAS's own default is the core count). */
-    public static void setThreads(int n) {
-        if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
-        openblas.blas_set_num_threads(n);
-    }
-
+    /** C = alpha·op(A)·op(B) + beta·C, split across the pool when large (call from outside parallel loops). */
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              MemorySegment a, long aOff, int lda,
                              MemorySegment b, long bOff, int ldb,
                              float beta, MemorySegment c, long cOff, int ldc) {
+        if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException("negative GEMM size m=" + m + " n=" + n + " k=" + k);
+        if (m == 0 || n == 0) return;
+        int threads = Parallel.threads();
+        if (threads == 1 || (long) m * n * k < SPLIT_MIN_MACS || k == 0) {
+            sgemmSerial(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        // Validate the whole product once so a bad call fails before any block runs.
+        validate(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+        if (n >= m) {
+            // Column blocks of C: B's columns (rows of Bᵀ) and C's columns move; A is shared. Blocks of 16 columns.
+            long blocks = (n + 15) / 16;
+            Parallel.forChunks(blocks, 1, threads, (ch, lo, hi) -> {
+                // Block bounds are ≤ n, an int: the narrowing is exact.
+                int j0 = (int) (lo * 16), j1 = (int) Math.min(n, hi * 16);
+                sgemmSerial(transA, transB, m, j1 - j0, k, alpha, a, aOff, lda,
+                        b, bOff + (transB ? (long) j0 * ldb : j0), ldb, beta, c, cOff + j0, ldc);
+            });
+        } else {
+            long blocks = (m + 15) / 16;
+            Parallel.forChunks(blocks, 1, threads, (ch, lo, hi) -> {
+                int i0 = (int) (lo * 16), i1 = (int) Math.min(m, hi * 16);
+                sgemmSerial(transA, transB, i1 - i0, n, k, alpha, a, aOff + (transA ? i0 : (long) i0 * lda), lda,
+                        b, bOff, ldb, beta, c, cOff + (long) i0 * ldc, ldc);
+            });
+        }
+    }
+
+    private static void validate(boolean transA, boolean transB, int m, int n, int k,
+                                 MemorySegment a, long aOff, int lda, MemorySegment b, long bOff, int ldb,
+                                 MemorySegment c, long cOff, int ldc) {
+        check(a, aOff, span(transA ? k : m, transA ? m : k, lda, "A"), "A");
+        check(b, bOff, span(transB ? n : k, transB ? k : n, ldb, "B"), "B");
+        check(c, cOff, span(m, n, ldc, "C"), "C");
+    }
+
+    /** One single-threaded OpenBLAS call (safe inside parallel loops). */
+    static void sgemmSerial(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                            MemorySegment a, long aOff, int lda,
+                            MemorySegment b, long bOff, int ldb,
+                            float beta, MemorySegment c, long cOff, int ldc) {
         if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException("negative GEMM size m=" + m + " n=" + n + " k=" + k);
         if (m == 0 || n == 0) return;
         // Stored shapes: A is [m, k] (or [k, m] transposed), B is [k, n] (or [n, k]), C is [m, n].

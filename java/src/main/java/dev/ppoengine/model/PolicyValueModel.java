@@ -221,7 +221,7 @@ public final class PolicyValueModel implements AutoCloseable {
                 v = new CausalAttention.Operand(cache.v[l], 0, (long) cache.maxLen * c, c);
             }
             CausalAttention.forward(batch, tq, tk, past, h, d, q, k, v, keyMask, maskStride,
-                    a.attY[s], a.training ? a.lse[s] : null, a.scratchP);
+                    a.attY[s], a.training ? a.lse[s] : null, a.scratchP, a.scratchCap);
             MemorySegment.copy(in, 0, a.resMid[s], 0, (long) n * c * 4);
             Conv1D.forward(a.attY[s], a.resMid[s], p, lp.projW(), lp.projB(), n, c, c, true);
             LayerNorm.forward(a.resMid[s], a.ln2[s], a.ln2Mean[s], a.ln2Rstd[s], p, lp.ln2W(), lp.ln2B(), n, c, eps);
@@ -339,7 +339,7 @@ public final class PolicyValueModel implements AutoCloseable {
             LayerNorm.backward(a.resMid[l], a.ln2Mean[l], a.ln2Rstd[l], a.dln, a.dres, p, g, lp.ln2W(), lp.ln2B(), n, c);
             // m = xˡ + c_proj(attn(ln_1(xˡ))): dres is now d m, also the direct part of d xˡ.
             Conv1D.backward(a.attY[l], a.dres, a.dattY, false, p, g, lp.projW(), lp.projB(), n, c, c);
-            CausalAttention.backward(batch, t, h, d, a.qkv[l], lastMask, a.lse[l], a.dattY, a.dqkv, a.scratchP, a.scratchD);
+            CausalAttention.backward(batch, t, h, d, a.qkv[l], lastMask, a.lse[l], a.dattY, a.dqkv, a.scratchP, a.scratchD, a.scratchCap);
             Conv1D.backward(a.ln1[l], a.dqkv, a.dln, false, p, g, lp.attnW(), lp.attnB(), n, c, 3 * c);
             LayerNorm.backward(a.res[l], a.ln1Mean[l], a.ln1Rstd[l], a.dln, a.dres, p, g, lp.ln1W(), lp.ln1B(), n, c);
         }

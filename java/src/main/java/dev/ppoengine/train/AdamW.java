@@ -54,6 +54,18 @@ public final class AdamW implements AutoCloseable {
     /** Steps taken so far (t of the bias correction). */
     public long stepCount() { return step; }
 
+    /** First moments m (flat, the parameters' layout), for checkpoints. */
+    public MemorySegment firstMoment() { return m; }
+
+    /** Second moments v (flat, the parameters' layout), for checkpoints. */
+    public MemorySegment secondMoment() { return v; }
+
+    /** Restores the step count t of a checkpoint (the moments are restored through their segments). */
+    public void restoreStepCount(long t) {
+        if (t < 0) throw new IllegalArgumentException("step count must be >= 0, got " + t);
+        step = t;
+    }
+
     /** One update with learning rate {@code lr} from the gradients currently in {@code params.grad()}. */
     public void step(double lr) {
         if (!(lr >= 0) || !Double.isFinite(lr)) throw new IllegalArgumentException("lr must be finite and >= 0, got " + lr);

@@ -13,7 +13,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The OpenBLAS wrapper against a literal triple loop: transposes, offsets, padded leading dimensions, beta. */
+/**
+ * The OpenBLAS wrapper against a literal triple loop: transposes, offsets, padded leading dimensions, beta, and
+ * products large enough to be split into row or column blocks across threads.
+ */
 class BlasTest {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
 
@@ -31,6 +34,9 @@ class BlasTest {
             "true, true, 9, 2, 33, 0.5",
             "false, false, 41, 40, 1, 1",
             "false, true, 3, 7, 0, 0.5",
+            "true, false, 300, 70, 64, 1",
+            "false, true, 70, 301, 64, 0.5",
+            "true, true, 129, 257, 40, 0",
     })
     void matchesTheTripleLoop(boolean ta, boolean tb, int m, int n, int k, float beta) {
         SplittableRandom rng = new SplittableRandom(m * 31L + n * 7L + k);
