@@ -11,7 +11,7 @@ import java.util.concurrent.Callable;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "ppo-engine: native kernels for PPO-based RLHF on the JVM.",
-        subcommands = {ComputeCommand.class, InfoCommand.class, GenerateCommand.class, ForwardCommand.class},
+        subcommands = {TrainCommand.class, SftCommand.class, TrainRmCommand.class, GenerateCommand.class, ForwardCommand.class, ComputeCommand.class, InfoCommand.class},
         footer = {"", "Exit codes: 0 ok, 1 bad input (files, tensors, data), 2 bad usage (options, settings), 3 internal error."})
 final class PpoCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
