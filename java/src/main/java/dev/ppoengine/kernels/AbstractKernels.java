@@ -136,22 +136,9 @@ public abstract class AbstractKernels implements PpoKernels {
         Params.notNull("options", options);
         Checks.output("whitened", whitened, bt);
         where("values", values); where("mask", mask); where("whitened", whitened);
-        if (!values.isDevice()) {
-            long n = countMask(mask);
-            long need = options.variance() == WhitenVariance.UNBIASED ? 2 : 1;
-            if (n < need) {
-                throw new IllegalArgumentException("masked_whiten: needs at least " + need + " valid tokens for the "
-                        + options.variance() + " variance, got " + n);
-            }
-        }
+        // N < 2 (unbiased) / N < 1 (biased) depends on the data: each backend counts N in its own first pass
+        // (no extra pass over the mask here) and fails with an IllegalArgumentException before writing anything.
         maskedWhitenImpl(values, mask, options, whitened);
-    }
-
-    /** Number of nonzero mask entries (host). */
-    protected static long countMask(Tensor mask) {
-        long n = 0, total = mask.numel();
-        for (long i = 0; i < total; i++) if (mask.isSet(i)) n++;
-        return n;
     }
 
     // ---------------- losses ----------------

@@ -22,7 +22,7 @@ import dev.ppoengine.tensor.Tensor;
  * </pre>
  *
  * Two passes in f64 (mean, then the centred sum of squares) so the variance does not lose precision to
- * cancellation. N &lt; 2 (unbiased) or N &lt; 1 (biased) never reaches this class: AbstractKernels rejects it.
+ * cancellation. N &lt; 2 (unbiased) or N &lt; 1 (biased) is rejected here after the first pass, before anything is written.
  * With ε = 0 and σ² = 0 every valid x equals μ exactly (f32 inputs summed in f64 are exact), so the centred
  * value is 0 and the result is 0 (μ with shift_mean=false) rather than 0·∞ = NaN.
  */
@@ -40,6 +40,11 @@ final class MaskedWhitenReference {
                 n++;
                 sum += values.getDouble(i);
             }
+        }
+        long need = o.variance() == WhitenVariance.UNBIASED ? 2 : 1;
+        if (n < need) {
+            throw new IllegalArgumentException("masked_whiten: needs at least " + need + " valid tokens for the "
+                    + o.variance() + " variance, got " + n);
         }
         double mean = sum / n;
 

@@ -141,7 +141,7 @@ class ComputeCliErrorsTest {
 
     @Test
     void unknownSubcommand() throws IOException {
-        assertFails(2, List.of("'train'"), "train");
+        assertFails(2, List.of("'trian'"), "trian");
     }
 
     @Test

@@ -173,6 +173,19 @@ class MaskedWhitenTest {
                 run(ref, x, one, new WhitenOptions(WhitenVariance.BIASED, WhitenEpsMode.ADD, 0, false)));
     }
 
+    @ParameterizedTest
+    @MethodSource("dev.ppoengine.testing.TestBackends#hostBackends")
+    void tooFewValidTokensIsAnErrorOnEveryBackend(String backend) {
+        try (PpoKernels k = TestBackends.open(backend)) {
+            Tensor x = Tensor.ofFloats(arena, new float[] {1, 2, 3}, 1, 3);
+            Tensor one = Tensor.ofFloats(arena, new float[] {0, 1, 0}, 1, 3);
+            Tensor out = Tensor.allocate(arena, DType.F32, 1, 3);
+            WhitenOptions unbiased = new WhitenOptions(WhitenVariance.UNBIASED, WhitenEpsMode.ADD, 1e-8, true);
+            var e = assertThrows(IllegalArgumentException.class, () -> k.maskedWhiten(x, one, unbiased, out));
+            assertTrue(e.getMessage().contains("at least 2") && e.getMessage().contains("got 1"), e.getMessage());
+        }
+    }
+
     @Test
     void constantValuesWithZeroEpsGiveZeroNotNaN() {
         // σ² = 0 and ε = 0: rsqrt(0) = ∞ but every x − μ is exactly 0, so the result is 0 (μ without shift).
