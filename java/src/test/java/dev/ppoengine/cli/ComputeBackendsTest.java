@@ -30,12 +30,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * {@code ppo compute OP --backend cuda-sim} (and {@code --backend cuda} where a GPU is present, skipped with the
- * reason elsewhere) for every op × preset: the same input file through the reference and through the CUDA backend,
- * every written tensor within the SPEC tolerance. The end-to-end path of the CUDA backends: safetensors host tensors
- * → (staged to the device for cuda) → the CUDA kernels → the output file.
+ * {@code ppo compute OP --backend cpu}, {@code --backend cuda-sim} (and {@code --backend cuda} where a GPU is present,
+ * skipped with the reason elsewhere) for every op × preset: the same input file through the reference and through the CUDA backend,
+ * every written tensor within the SPEC tolerance. The end-to-end path of the native backends: safetensors host tensors
+ * → (staged to the device for cuda) → the native kernels → the output file.
  */
-class ComputeCudaBackendsTest {
+class ComputeBackendsTest {
     @TempDir Path dir;
     private Arena arena;
 
@@ -47,13 +47,13 @@ class ComputeCudaBackendsTest {
     @AfterEach
     void close() { arena.close(); }
 
-    /** The ops of the PpoKernels API that the CUDA backends implement (linear_token_logprobs has its own backends). */
+    /** The ops of the PpoKernels API (linear_token_logprobs has its own backends and tests). */
     static final List<String> OPS = List.of("token_logprobs", "token_logprobs_backward", "kl_penalty",
             "kl_shaped_rewards", "gae", "masked_whiten", "policy_loss", "value_loss", "ppo_loss", "group_advantages");
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
-        for (String backend : List.of("cuda-sim", "cuda")) {
+        for (String backend : List.of("cpu", "cuda-sim", "cuda")) {
             for (String op : OPS) {
                 ComputeOp.valueOf(op.toUpperCase(java.util.Locale.ROOT));  // still a compute op
                 for (Preset p : Preset.values()) out.add(Arguments.of(backend, op, p.key()));
