@@ -20,9 +20,8 @@ import java.lang.foreign.MemorySegment;
  *             returns d h [B, T, C] (0 outside the window) for the backbone's backward
  * </pre>
  * labels[b, w] is the token at position from + w + 1 (what logits[b, w] of {@link ModelOutput} predicts).
- * The model has no backward from d h yet: the caller passes the returned d h to it (see the report of issue 7:
- * {@code PolicyValueModel.backwardFromHidden(gradHidden, gradValues)}, the same as {@link PolicyValueModel#backward}
- * with d h taken from gradHidden instead of the LM-head GEMMs). Not thread-safe; buffers are reused across calls.
+ * The caller passes the returned d h to {@link PolicyValueModel#backwardFromHidden} (the model's backward with d h
+ * taken from it instead of the LM-head GEMMs). Not thread-safe; buffers are reused across calls.
  */
 public final class FusedLmHead implements AutoCloseable {
 
