@@ -102,6 +102,10 @@ class FusedLmHeadTest {
             for (int i = 0; i < gotGw.length; i++) gotGw[i] = m.parameters().gradAt(wte + i);
             Tolerance.assertClose("d wte", wantGw, gotGw);
             assertEquals(0.0, m.parameters().gradAt(m.parameters().lnfW()), "only wte gets a gradient from the head");
+            // Again (as every micro-batch of a training step): the same d h, nothing carried over from the last call.
+            float[] first = gh.toFloatArray();
+            head.forward(ids, mask, batch, seqLen, from, to, labels, o, true, true);
+            assertArrayEquals(first, head.backward(gLp, gEnt).toFloatArray(), "d h of a repeated forward + backward");
         }
     }
 
