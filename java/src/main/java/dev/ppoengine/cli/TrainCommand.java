@@ -92,6 +92,10 @@ public final class TrainCommand implements Callable<Integer>, Main.Debuggable {
     @Option(names = "--backend", paramLabel = "B", description = "auto (default), cpu, reference, cuda, cuda-sim.")
     String backend;
 
+    @Option(names = "--fused-lm-head", negatable = true, description = "Actor log-probs and entropy through "
+            + "linear_token_logprobs from the hidden states (no [B, T, V] logits); default off (config key fused_lm_head).")
+    Boolean fusedLmHead;
+
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
@@ -147,6 +151,7 @@ public final class TrainCommand implements Callable<Integer>, Main.Debuggable {
         put(m, "output_dir", outputDir);
         put(m, "save_every", saveEvery);
         put(m, "backend", backend);
+        put(m, "fused_lm_head", fusedLmHead);
         // The bar is a property of the terminal at hand, not of the run: a resumed run shows one unless told not to.
         m.put("progress", Boolean.toString(!noProgress));
         return m;

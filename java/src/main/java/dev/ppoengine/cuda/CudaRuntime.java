@@ -2,6 +2,7 @@ package dev.ppoengine.cuda;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
 import java.nio.file.Path;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -24,13 +25,16 @@ public final class CudaRuntime {
     private final Path path;
     final PpoKernelsBinding kernels;
     final PpoCudaBinding api;
+    /** The library's symbols, for bindings beyond ppo_kernels.h / ppo_cuda.h (the linear_token_logprobs tile steps). */
+    final SymbolLookup lookup;
     private final boolean emulator;
 
-    private CudaRuntime(String name, Path path, PpoKernelsBinding kernels, PpoCudaBinding api) {
+    private CudaRuntime(String name, Path path, PpoKernelsBinding kernels, PpoCudaBinding api, SymbolLookup lookup) {
         this.name = name;
         this.path = path;
         this.kernels = kernels;
         this.api = api;
+        this.lookup = lookup;
         this.emulator = api.ppo_cuda_is_emulator() != 0;
     }
 
@@ -45,7 +49,7 @@ public final class CudaRuntime {
             if (v != ABI_VERSION) {
                 return new Loaded(null, o.path() + " has ABI version " + v + ", this jar expects " + ABI_VERSION);
             }
-            return new Loaded(new CudaRuntime(backend, o.path(), k, new PpoCudaBinding(o.lookup(), file)), null);
+            return new Loaded(new CudaRuntime(backend, o.path(), k, new PpoCudaBinding(o.lookup(), file), o.lookup()), null);
         } catch (RuntimeException e) {
             return new Loaded(null, "cannot bind " + o.path() + ": " + e.getMessage());
         }

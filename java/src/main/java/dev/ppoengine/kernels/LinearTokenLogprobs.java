@@ -34,17 +34,19 @@ import java.util.Locale;
  * <p>This class validates every argument (SPEC "Bad input": {@link IllegalArgumentException} naming the argument, the
  * expected and the actual value) and then calls the backend's {@code *Impl}, which may assume consistent shapes,
  * accepted dtypes, in-range labels and valid options. Backends: {@code reference}
- * ({@code dev.ppoengine.reference.LinearTokenLogprobsReference}, f64, the oracle) and {@code cpu}
- * ({@code dev.ppoengine.cpu.LinearTokenLogprobsCpu}: OpenBLAS tiles + the native fold); see {@link #create}.
+ * ({@code dev.ppoengine.reference.LinearTokenLogprobsReference}, f64, the oracle), {@code cpu}
+ * ({@code dev.ppoengine.cpu.LinearTokenLogprobsCpu}: OpenBLAS tiles + the native fold) and {@code cuda-sim}
+ * ({@code dev.ppoengine.cuda.LinearTokenLogprobsCudaSim}: the CUDA tile kernels on the simt emulator, small shapes);
+ * see {@link #create}.
  */
 public abstract class LinearTokenLogprobs implements AutoCloseable {
 
     /** Accepted dtypes of hidden, weight and bias. */
     public static final EnumSet<DType> FLOAT_TYPES = EnumSet.of(DType.F32, DType.BF16, DType.F16);
 
-    private static final List<String> NAMES = List.of("reference", "cpu");
+    private static final List<String> NAMES = List.of("reference", "cpu", "cuda-sim");
 
-    /** Backend name: reference or cpu. */
+    /** Backend name: reference, cpu or cuda-sim. */
     public abstract String name();
 
     /**
@@ -139,22 +141,23 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
 
     private static void host(String name, Tensor t) {
         if (t != null && t.isDevice()) {
-            throw new IllegalArgumentException(name + ": linear_token_logprobs runs on host memory (reference, cpu), "
+            throw new IllegalArgumentException(name + ": linear_token_logprobs runs on host memory (reference, cpu, cuda-sim), "
                     + "got a device tensor");
         }
     }
 
     // ------------------------------------------------------------------ backends
 
-    /** The backends of this op: reference, cpu. */
+    /** The backends of this op: reference, cpu, cuda-sim. */
     public static List<String> names() {
         return NAMES;
     }
 
     /**
-     * The implementation for a backend name: {@code reference}, {@code cpu}, or {@code auto} (cpu when the native CPU
-     * library loads, else reference). Any other name (cuda, cuda-sim) is an IllegalArgumentException naming the ones
-     * that exist; cpu that cannot load here is one carrying the reason.
+     * The implementation for a backend name: {@code reference}, {@code cpu}, {@code cuda-sim}, or {@code auto} (cpu
+     * when the native CPU library loads, else reference; never the slow emulator). Any other name (cuda) is an
+     * IllegalArgumentException naming the ones that exist; cpu or cuda-sim that cannot load here is one carrying the
+     * reason.
      */
     public static LinearTokenLogprobs create(String backend) {
         String n = backend == null ? "auto" : backend.trim().toLowerCase(Locale.ROOT);
@@ -165,6 +168,11 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
                 String why = cpuUnavailableReason();
                 if (why != null) throw new IllegalArgumentException("backend cpu unavailable for linear_token_logprobs: " + why);
                 yield "dev.ppoengine.cpu.LinearTokenLogprobsCpu";
+            }
+            case "cuda-sim" -> {
+                String why = unavailableReason("cuda-sim");
+                if (why != null) throw new IllegalArgumentException("backend cuda-sim unavailable for linear_token_logprobs: " + why);
+                yield "dev.ppoengine.cuda.LinearTokenLogprobsCudaSim";
             }
             default -> throw new IllegalArgumentException("linear_token_logprobs: backend '" + backend
                     + "' has no implementation of this op; expected one of " + NAMES + " or auto");
@@ -177,8 +185,13 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
     }
 
     private static String cpuUnavailableReason() {
+        return unavailableReason("cpu");
+    }
+
+    /** Null when the backend loads here, else why not. */
+    private static String unavailableReason(String backend) {
         for (Backends.Status s : Backends.statuses()) {
-            if (s.name().equals("cpu")) return s.unavailableReason();
+            if (s.name().equals(backend)) return s.unavailableReason();
         }
         return "not built into this jar";
     }

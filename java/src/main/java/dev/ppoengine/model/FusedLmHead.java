@@ -20,9 +20,8 @@ import java.lang.foreign.MemorySegment;
  *             returns d h [B, T, C] (0 outside the window) for the backbone's backward
  * </pre>
  * labels[b, w] is the token at position from + w + 1 (what logits[b, w] of {@link ModelOutput} predicts).
- * The model has no backward from d h yet: the caller passes the returned d h to it (see the report of issue 7:
- * {@code PolicyValueModel.backwardFromHidden(gradHidden, gradValues)}, the same as {@link PolicyValueModel#backward}
- * with d h taken from gradHidden instead of the LM-head GEMMs). Not thread-safe; buffers are reused across calls.
+ * The caller passes the returned d h to {@link PolicyValueModel#backwardFromHidden} (the model's backward with d h
+ * taken from it instead of the LM-head GEMMs). Not thread-safe; buffers are reused across calls.
  */
 public final class FusedLmHead implements AutoCloseable {
 
@@ -96,7 +95,10 @@ public final class FusedLmHead implements AutoCloseable {
         if (lastB < 0 || !lastSaved) throw new IllegalStateException("backward needs a preceding training forward");
         int b = lastB, t = lastT, w = lastTo - lastFrom, c = model.config().nEmbd();
         long n = (long) b * w;
-        Tensor gh = Tensor.of(gradWindow, DType.F32, n, c);
+        Tensor gh = Tensor.of(gradWindow.asSlice(0, n * c * 4), DType.F32, n, c);
+        // accumulate = true adds into d wte (the model's gradients) and into d H_w alike: start d H_w from 0, not from
+        // the previous call's contents.
+        gh.segment().fill((byte) 0);
         op.backward(Tensor.of(windowHidden, DType.F32, n, c), wte(model.parameters().data()), null, lastLabels,
                 Tensor.of(saved, DType.F32, n, 3), flat(gradLogprobs, "grad_logprobs", n),
                 gradEntropy == null ? null : flat(gradEntropy, "grad_entropy", n), lastOptions, gh,

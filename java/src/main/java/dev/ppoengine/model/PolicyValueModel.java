@@ -21,6 +21,7 @@ import java.lang.foreign.ValueLayout;
  * {@link #backward} takes d loss/d logits ([B, W, V], f32) and d loss/d values ([B, T]) of the last
  * {@link #forward} and adds d loss/d θ for every parameter into {@link Parameters#grad()} (call
  * {@link #zeroGrad()} between optimiser steps; accumulating over micro-batches is the caller's choice).
+ * {@link #backwardFromHidden} is the same backward from d loss/d h (the fused LM head of {@link FusedLmHead}).
  *
  * <p>GEMMs run in OpenBLAS (JavaCPP preset) on the off-heap buffers; everything else is tight Java over
  * MemorySegments. Activations live in buffers reused by every step of the same or smaller size. Outputs at padded
@@ -268,6 +269,31 @@ public final class PolicyValueModel implements AutoCloseable {
      * and gradValues ([B, T], any float dtype; null = no value term).
      */
     public void backward(Tensor gradLogits, Tensor gradValues) {
+        backward(gradLogits, null, gradValues);
+    }
+
+    /**
+     * As {@link #backward} with d loss/d h given directly instead of through the tied LM head: gradHidden is f32
+     * [B, T, C] dense (d loss/d h, h = ln_f(x^L) of the last forward; null = no policy term) and is added to the value
+     * head's d h; the LM-head GEMMs are skipped. This is the backbone's half of {@link FusedLmHead} (whose backward has
+     * already added d wte of the head and returns this d h).
+     */
+    public void backwardFromHidden(Tensor gradHidden, Tensor gradValues) {
+        if (gradHidden != null) {
+            long[] expect = {lastB, lastT, cfg.nEmbd()};
+            if (lastB >= 0 && !java.util.Arrays.equals(gradHidden.shape(), expect)) {
+                throw new IllegalArgumentException("gradHidden: expected shape " + java.util.Arrays.toString(expect)
+                        + " (the hidden states of the last forward), got " + gradHidden.shapeString());
+            }
+            if (gradHidden.dtype() != DType.F32 || !gradHidden.isDense() || gradHidden.isDevice()) {
+                throw new IllegalArgumentException("gradHidden: expected a dense host f32 tensor, got " + gradHidden);
+            }
+        }
+        backward(null, gradHidden, gradValues);
+    }
+
+    /** The backward of both entry points: d h = value head + gradHidden + LM head (each term optional). */
+    private void backward(Tensor gradLogits, Tensor gradHidden, Tensor gradValues) {
         if (frozen) throw new IllegalStateException("the frozen reference model has no gradients");
         if (lastB < 0) throw new IllegalStateException("backward needs a preceding forward of this model");
         int batch = lastB, t = lastT, w = lastTo - lastFrom, c = cfg.nEmbd(), inner = cfg.nInner(), vocab = cfg.vocabSize();
@@ -310,6 +336,13 @@ public final class PolicyValueModel implements AutoCloseable {
             });
             Blas.sgemm(false, false, 1, c, n, 1f, gv, 0, n, a.lnf, 0, c, 1f, g, vw, c);
             Conv1D.columnSums(gv, n, 1, g, params.vHeadB());
+        }
+        if (gradHidden != null) {
+            // d h += gradHidden (after the value head, which writes d h rather than adding to it)
+            MemorySegment gh = gradHidden.segment();
+            Parallel.forRange((long) n * c, 8192, (lo, hi) -> {
+                for (long i = lo; i < hi; i++) a.dlnf.setAtIndex(F, i, a.dlnf.getAtIndex(F, i) + gh.getAtIndex(F, i));
+            });
         }
         if (gradLogits != null && w > 0) {
             MemorySegment dl = gradLogits.segment();

@@ -1,6 +1,7 @@
 package dev.ppoengine.train;
 
 import dev.ppoengine.kernels.Aggregation;
+import dev.ppoengine.kernels.LinearTokenLogprobs;
 import dev.ppoengine.kernels.LogprobOptions;
 import dev.ppoengine.kernels.LossAgg;
 import dev.ppoengine.kernels.PpoKernels;
@@ -11,6 +12,7 @@ import dev.ppoengine.kernels.PolicyLossOptions;
 import dev.ppoengine.kernels.RewardOptions;
 import dev.ppoengine.kernels.Settings;
 import dev.ppoengine.kernels.ValueLossOptions;
+import dev.ppoengine.model.FusedLmHead;
 import dev.ppoengine.model.GenerationResult;
 import dev.ppoengine.model.Generator;
 import dev.ppoengine.model.ModelOutput;
@@ -41,6 +43,9 @@ import java.util.SplittableRandom;
  *                → global grad-norm clip → AdamW (LR schedule)
  *   5. β update  fixed or adaptive (Ziegler/trl) on the mean per-sequence KL sum; statistics for the step
  * </pre>
+ * With {@code fused_lm_head} the log-probs and entropy of steps 2 and 4 come from the hidden states through
+ * linear_token_logprobs ({@link FusedLmHead}; the [B, W, V] logits are never formed) and the update's backward runs
+ * FusedLmHead.backward → {@link PolicyValueModel#backwardFromHidden} instead of token_logprobs_backward → backward.
  * Everything random is seeded from (seed, step) ({@link Seeds}), so the same config gives the same run and a resume
  * reproduces the uninterrupted one bit for bit. The value loss and GAE use reward_mask (= mask when the score sits on
  * the last token; mask ∪ {t*} with score_position=after_last), the policy loss and whitening the plain mask (SPEC).
@@ -68,6 +73,9 @@ public final class PpoTrainer implements AutoCloseable {
     private final AdamW optimizer;
     private final LrSchedule schedule;
     private final boolean whiten;
+    // fused_lm_head: the op and one head per model (null when off)
+    private final LinearTokenLogprobs linearOp;
+    private final FusedLmHead policyHead, referenceHead;
     private long completedSteps;
     private LossObserver observer;
     private Rollout lastRollout;
@@ -89,6 +97,20 @@ public final class PpoTrainer implements AutoCloseable {
         this.optimizer = new AdamW(policy.parameters(), cfg.adamOptions());
         this.schedule = cfg.lrScheduleValue(optimizerStepsTotal());
         this.whiten = settings.flag("whiten_advantages");
+        if (cfg.fusedLmHead()) {
+            this.linearOp = LinearTokenLogprobs.create(linearBackend(kernels.name()));
+            this.policyHead = new FusedLmHead(policy, linearOp);
+            this.referenceHead = new FusedLmHead(reference, linearOp);
+        } else {
+            this.linearOp = null;
+            this.policyHead = null;
+            this.referenceHead = null;
+        }
+    }
+
+    /** linear_token_logprobs on the trainer's backend when it has one, else auto (cpu, or reference). */
+    static String linearBackend(String kernelsBackend) {
+        return LinearTokenLogprobs.names().contains(kernelsBackend) ? kernelsBackend : "auto";
     }
 
     /** Optimiser steps over the whole run: steps × ppo_epochs × batch/mini. */
@@ -184,11 +206,21 @@ public final class PpoTrainer implements AutoCloseable {
         Tensor oldLp = Tensor.allocate(arena, DType.F32, bsz, resp);
         Tensor refLp = Tensor.allocate(arena, DType.F32, bsz, resp);
         Tensor oldValues = Tensor.allocate(arena, DType.F32, bsz, resp);
-        ModelOutput out = policy.forward(batch.ids, batch.attention, bsz, batch.seqLen, batch.windowFrom(), batch.windowTo());
-        kernels.tokenLogprobs(out.logits(), labels, logprobOptions, oldLp, null, null);
-        batch.windowValues(out.values(), oldValues);
-        ModelOutput refOut = reference.forward(batch.ids, batch.attention, bsz, batch.seqLen, batch.windowFrom(), batch.windowTo());
-        kernels.tokenLogprobs(refOut.logits(), labels, logprobOptions, refLp, null, null);
+        if (policyHead != null) {
+            FusedLmHead.Output out = policyHead.forward(batch.ids, batch.attention, bsz, batch.seqLen, batch.windowFrom(),
+                    batch.windowTo(), labels, logprobOptions, false, false);
+            copy(out.logprobs(), oldLp);
+            batch.windowValues(out.values(), oldValues);
+            FusedLmHead.Output refOut = referenceHead.forward(batch.ids, batch.attention, bsz, batch.seqLen,
+                    batch.windowFrom(), batch.windowTo(), labels, logprobOptions, false, false);
+            copy(refOut.logprobs(), refLp);
+        } else {
+            ModelOutput out = policy.forward(batch.ids, batch.attention, bsz, batch.seqLen, batch.windowFrom(), batch.windowTo());
+            kernels.tokenLogprobs(out.logits(), labels, logprobOptions, oldLp, null, null);
+            batch.windowValues(out.values(), oldValues);
+            ModelOutput refOut = reference.forward(batch.ids, batch.attention, bsz, batch.seqLen, batch.windowFrom(), batch.windowTo());
+            kernels.tokenLogprobs(refOut.logits(), labels, logprobOptions, refLp, null, null);
+        }
         long t2 = System.nanoTime();
 
         double[] scoreValues = reward.score(samples);
@@ -354,12 +386,22 @@ public final class PpoTrainer implements AutoCloseable {
             Tensor oldLp = gather(r.oldLogprobs(), rows, resp, a), adv = gather(r.advantages(), rows, resp, a);
             Tensor oldV = gather(r.oldValues(), rows, resp, a), ret = gather(r.returns(), rows, resp, a);
             Tensor vmask = gather(r.rewardMask(), rows, resp, a);
-            ModelOutput out = policy.forward(sb.ids, sb.attention, n, sb.seqLen, sb.windowFrom(), sb.windowTo());
             Tensor lp = Tensor.allocate(a, DType.F32, n, resp), ent = Tensor.allocate(a, DType.F32, n, resp);
-            Tensor saved = Tensor.allocate(a, DType.F32, (long) n * resp, 3);
-            kernels.tokenLogprobs(out.logits(), labels, logprobOptions, lp, ent, saved);
             Tensor vpred = Tensor.allocate(a, DType.F32, n, resp);
-            sb.windowValues(out.values(), vpred);
+            ModelOutput out = null;
+            Tensor saved = null;
+            if (policyHead != null) {
+                FusedLmHead.Output f = policyHead.forward(sb.ids, sb.attention, n, sb.seqLen, sb.windowFrom(), sb.windowTo(),
+                        labels, logprobOptions, true, true);
+                copy(f.logprobs(), lp);
+                copy(f.entropy(), ent);
+                sb.windowValues(f.values(), vpred);
+            } else {
+                out = policy.forward(sb.ids, sb.attention, n, sb.seqLen, sb.windowFrom(), sb.windowTo());
+                saved = Tensor.allocate(a, DType.F32, (long) n * resp, 3);
+                kernels.tokenLogprobs(out.logits(), labels, logprobOptions, lp, ent, saved);
+                sb.windowValues(out.values(), vpred);
+            }
             Tensor gLp = Tensor.allocate(a, DType.F32, n, resp), gV = Tensor.allocate(a, DType.F32, n, resp);
             Tensor gEnt = entropyTerm ? Tensor.allocate(a, DType.F32, n, resp) : null;
             PpoLossInputs in = new PpoLossInputs(lp, oldLp, adv, vpred, oldV, ret, mask, vmask, entropyTerm ? ent : null);
@@ -371,8 +413,12 @@ public final class PpoTrainer implements AutoCloseable {
                 if (gEnt != null) scaleInPlace(gEnt, scale);
             }
             ms.add(res, scale, mask, vmask, ent, vpred, ret);
-            kernels.tokenLogprobsBackward(out.logits(), labels, saved, gLp, gEnt, logprobOptions, out.logits());
-            policy.backward(out.logits(), sb.scatterWindow(gV, a));
+            if (policyHead != null) {
+                policy.backwardFromHidden(policyHead.backward(gLp, gEnt), sb.scatterWindow(gV, a));
+            } else {
+                kernels.tokenLogprobsBackward(out.logits(), labels, saved, gLp, gEnt, logprobOptions, out.logits());
+                policy.backward(out.logits(), sb.scatterWindow(gV, a));
+            }
             return (long) n * sb.seqLen;
         }
     }
@@ -383,6 +429,11 @@ public final class PpoTrainer implements AutoCloseable {
             java.lang.foreign.MemorySegment.copy(src.segment(), (long) rows[k] * cols * 4, dst.segment(), (long) k * cols * 4, cols * 4L);
         }
         return dst;
+    }
+
+    /** Copies a dense f32 tensor into another of the same size (the fused head's outputs are views of its buffers). */
+    private static void copy(Tensor src, Tensor dst) {
+        java.lang.foreign.MemorySegment.copy(src.segment(), 0, dst.segment(), 0, src.numel() * 4);
     }
 
     private static void scaleInPlace(Tensor t, double s) {
@@ -520,5 +571,10 @@ public final class PpoTrainer implements AutoCloseable {
         lastRollout = null;
         generator.close();
         optimizer.close();
+        if (policyHead != null) {
+            policyHead.close();
+            referenceHead.close();
+            linearOp.close();
+        }
     }
 }

@@ -51,6 +51,8 @@ public record TrainConfig(
         int steps, int batchSize, int miniBatchSize, int microBatchSize, int ppoEpochs,
         double lr, String lrSchedule, int warmupSteps, double weightDecay, double adamBeta1, double adamBeta2,
         double adamEps, double maxGradNorm, double targetKl,
+        // actor log-probs/entropy through linear_token_logprobs (FusedLmHead) instead of materialised logits
+        boolean fusedLmHead,
         // ---- sampling
         int maxNewTokens, double temperature, int topK, double topP,
         // ---- output
@@ -135,6 +137,7 @@ public record TrainConfig(
                 100, 64, 16, 0, 4,
                 3e-4, "constant", 0, 0.0, 0.9, 0.95,
                 1e-8, 1.0, 0.0,
+                false,
                 8, 1.0, 0, 1.0,
                 10, 2, 10, 4, 128, true,
                 Map.of());

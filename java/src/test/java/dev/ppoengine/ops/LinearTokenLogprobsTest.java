@@ -2,6 +2,7 @@ package dev.ppoengine.ops;
 
 import dev.ppoengine.cpu.LinearTokenLogprobsCpu;
 import dev.ppoengine.cpu.NativeCpuKernels;
+import dev.ppoengine.cuda.LinearTokenLogprobsCudaSim;
 import dev.ppoengine.kernels.Backends;
 import dev.ppoengine.kernels.EntropyLogits;
 import dev.ppoengine.kernels.LinearTokenLogprobs;
@@ -35,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * hidden, weight and bias. The reference is checked against hand arithmetic, against token_logprobs /
  * token_logprobs_backward of the reference backend on the materialised logits (then dZ·W and dZᵀ·H in f64 here),
  * and its gradients against central finite differences of its own unrounded f64 forward; the cpu backend is checked
- * against the reference for every dtype, switch and chunking (chunks that divide neither N nor V included).
+ * against the reference for every dtype, switch and chunking (chunks that divide neither N nor V included), and the
+ * cuda-sim backend (the CUDA tile kernels on the simt emulator) likewise at small shapes.
  */
 class LinearTokenLogprobsTest {
 
@@ -124,6 +126,15 @@ class LinearTokenLogprobsTest {
             if (s.name().equals("cpu") && !s.available()) Assumptions.abort("backend cpu unavailable: " + s.unavailableReason());
         }
         return new LinearTokenLogprobsCpu(rowChunk, vocabChunk);
+    }
+
+    private static LinearTokenLogprobs cudaSim(int rowChunk, int vocabChunk) {
+        for (Backends.Status s : Backends.statuses()) {
+            if (s.name().equals("cuda-sim") && !s.available()) {
+                Assumptions.abort("backend cuda-sim unavailable: " + s.unavailableReason());
+            }
+        }
+        return new LinearTokenLogprobsCudaSim(rowChunk, vocabChunk);
     }
 
     private static void near(double expected, double actual) {
@@ -334,6 +345,68 @@ class LinearTokenLogprobsTest {
         }
     }
 
+    // ------------------------------------------------------------------ cuda-sim vs reference
+
+    /** Small shapes only (the emulator runs every GPU thread as a host thread); the same awkward chunkings as cpu. */
+    static Stream<Arguments> cudaSimCases() {
+        List<Arguments> out = new ArrayList<>();
+        int[][] shapes = {{1, 1, 1, 1, 1}, {17, 8, 33, 5, 7}, {6, 5, 70, 4, 64}, {3, 16, 41, 16, 64}};
+        DType[][] types = {{DType.F32, DType.F32}, {DType.BF16, DType.BF16}, {DType.F16, DType.F32}, {DType.F32, DType.BF16}};
+        long seed = 900;
+        for (int si = 0; si < shapes.length; si++) {
+            int[] s = shapes[si];
+            for (EntropyLogits mode : EntropyLogits.values()) {
+                DType[] dt = types[(int) (seed % types.length)];
+                double tau = seed % 2 == 0 ? 1.0 : 0.6;
+                DType bias = seed % 3 == 0 ? null : seed % 3 == 1 ? DType.F32 : DType.F16;
+                out.add(Arguments.of(s[0], s[1], s[2], s[3], s[4], dt[0], dt[1], bias, tau, mode, seed++));
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "N={0} H={1} V={2} chunks {3}x{4} hidden {5} weight {6} bias {7} tau={8} {9}")
+    @MethodSource("cudaSimCases")
+    void cudaSimMatchesTheReference(int n, int h, int v, int rowChunk, int vocabChunk, DType hiddenType,
+                                    DType weightType, DType biasType, double tau, EntropyLogits mode, long seed) {
+        try (LinearTokenLogprobs sim = cudaSim(rowChunk, vocabChunk)) {
+            assertEquals("cuda-sim", sim.name());
+            Problem p = new Problem(n, h, v, hiddenType, weightType, biasType, tau, mode, seed);
+            Tensor[] want = p.forward(ref);
+            Tensor[] got = p.forward(sim);
+            Tolerance.assertClose("logprobs", want[0].toDoubleArray(), got[0].toDoubleArray());
+            Tolerance.assertClose("entropy", want[1].toDoubleArray(), got[1].toDoubleArray());
+            Tolerance.assertClose("saved", want[2].toDoubleArray(), got[2].toDoubleArray());
+            Tensor[] wantG = p.backward(ref, want[2], p.gradEntropy);
+            Tensor[] gotG = p.backward(sim, want[2], p.gradEntropy);
+            Tolerance.assertClose("grad_hidden", wantG[0].toDoubleArray(), gotG[0].toDoubleArray());
+            Tolerance.assertClose("grad_weight", wantG[1].toDoubleArray(), gotG[1].toDoubleArray());
+            Tolerance.assertClose("grad_bias", wantG[2].toDoubleArray(), gotG[2].toDoubleArray());
+        }
+    }
+
+    @Test
+    void cudaSimStridedHiddenAccumulateAndNoEntropyGradient() {
+        try (LinearTokenLogprobs sim = cudaSim(4, 9)) {
+            // hidden rows 11 elements apart (H = 7), viewed as [B, T, H] = [2, 3, 7]; labels [2, 3]
+            Problem p = new Problem(6, 7, 20, DType.BF16, DType.F32, null, 0.9, EntropyLogits.RAW, 78, 11);
+            Tensor hidden3 = Tensor.strided(p.hidden.segment(), DType.BF16, 11, 2, 3, 7);
+            Tensor labels3 = p.labels.reshape(2, 3);
+            Tensor[] lp = {f32(2, 3), f32(2, 3)}, saved = {f32(6, 3), f32(6, 3)};
+            ref.forward(hidden3, p.weight, null, labels3, p.o, lp[0], null, saved[0]);
+            sim.forward(hidden3, p.weight, null, labels3, p.o, lp[1], null, saved[1]);
+            Tolerance.assertClose("logprobs", lp[0].toDoubleArray(), lp[1].toDoubleArray());
+            Tolerance.assertClose("saved", saved[0].toDoubleArray(), saved[1].toDoubleArray());
+            Tensor[] gh = {f32(2, 3, 7), f32(2, 3, 7)}, gw = {f32(20, 7), f32(20, 7)};
+            for (Tensor t : new Tensor[] {gh[0], gh[1], gw[0], gw[1]}) for (long i = 0; i < t.numel(); i++) t.setFloat(i, 0.25);
+            Tensor g = p.gradLogprobs.reshape(2, 3);
+            ref.backward(hidden3, p.weight, null, labels3, saved[0], g, null, p.o, gh[0], gw[0], null, true);
+            sim.backward(hidden3, p.weight, null, labels3, saved[0], g, null, p.o, gh[1], gw[1], null, true);
+            Tolerance.assertClose("grad_hidden (accumulated onto 0.25)", gh[0].toDoubleArray(), gh[1].toDoubleArray());
+            Tolerance.assertClose("grad_weight (accumulated onto 0.25)", gw[0].toDoubleArray(), gw[1].toDoubleArray());
+        }
+    }
+
     @ParameterizedTest
     @org.junit.jupiter.params.provider.EnumSource(NativeCpuKernels.SimdLevel.class)
     void everySimdVariantMatchesTheReference(NativeCpuKernels.SimdLevel simd) {
@@ -507,7 +580,15 @@ class LinearTokenLogprobsTest {
         String auto = LinearTokenLogprobs.create("auto").name();
         boolean cpuHere = Backends.statuses().stream().anyMatch(s -> s.name().equals("cpu") && s.available());
         assertEquals(cpuHere ? "cpu" : "reference", auto);
-        assertEquals(List.of("reference", "cpu"), LinearTokenLogprobs.names());
+        assertEquals(List.of("reference", "cpu", "cuda-sim"), LinearTokenLogprobs.names());
+        boolean simHere = Backends.statuses().stream().anyMatch(s -> s.name().equals("cuda-sim") && s.available());
+        if (simHere) {
+            try (LinearTokenLogprobs sim = LinearTokenLogprobs.create("cuda-sim")) {
+                assertEquals("cuda-sim", sim.name());
+            }
+        } else {
+            expectBad("backend cuda-sim unavailable", () -> LinearTokenLogprobs.create("cuda-sim"));
+        }
     }
 
     @Test

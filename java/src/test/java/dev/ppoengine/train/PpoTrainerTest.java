@@ -43,9 +43,10 @@ class PpoTrainerTest {
         }
     }
 
-    @Test
-    void meanRewardRisesOnATriviallyLearnableReward() {
-        TrainConfig c = TinyRuns.config(Map.of("sft_steps", "100", "sft_lr", "1e-2"));
+    @ParameterizedTest(name = "fused_lm_head={0}")
+    @ValueSource(booleans = {false, true})
+    void meanRewardRisesOnATriviallyLearnableReward(boolean fused) {
+        TrainConfig c = TinyRuns.config(Map.of("sft_steps", "100", "sft_lr", "1e-2", "fused_lm_head", Boolean.toString(fused)));
         List<Map<String, Double>> m = run(c, 8, null, null);
         double first = m.getFirst().get("objective/scores");
         double last = (m.get(5).get("objective/scores") + m.get(6).get("objective/scores") + m.get(7).get("objective/scores")) / 3;
@@ -64,6 +65,42 @@ class PpoTrainerTest {
         List<Map<String, Double>> a = run(c, 2, null, w1), b = run(c, 2, null, w2);
         for (int s = 0; s < 2; s++) assertEquals(withoutTimings(a.get(s)), withoutTimings(b.get(s)));
         assertArrayEquals(w1[0], w2[0]);
+    }
+
+    /**
+     * fused_lm_head only changes where the actor's log-probs, entropy and their gradient are computed (from the hidden
+     * states by linear_token_logprobs instead of token_logprobs on materialised logits): the same rollouts and the
+     * same metrics up to f32 rounding of the logits path, over steps whose rollouts depend on the previous updates.
+     */
+    @Test
+    void theFusedLmHeadGivesTheSameRun() {
+        float[][] wOff = new float[1][], wOn = new float[1][];
+        List<PpoLossResult> seenOff = new ArrayList<>(), seenOn = new ArrayList<>();
+        Map<String, String> base = Map.of("sft_steps", "10", "entropy_coef", "0.01");
+        List<Map<String, Double>> off = run(TinyRuns.config(base), 3, seenOff, wOff);
+        Map<String, String> fused = new java.util.HashMap<>(base);
+        fused.put("fused_lm_head", "true");
+        List<Map<String, Double>> on = run(TinyRuns.config(fused), 3, seenOn, wOn);
+        assertEquals(seenOff.size(), seenOn.size());
+        for (int s = 0; s < 3; s++) {
+            Map<String, Double> a = withoutTimings(off.get(s)), b = withoutTimings(on.get(s));
+            assertEquals(a.keySet(), b.keySet());
+            for (String key : a.keySet()) {
+                assertEquals(a.get(key), b.get(key), 1e-4 + 1e-3 * Math.abs(a.get(key)), "step " + (s + 1) + " " + key);
+            }
+        }
+        double maxDiff = 0;
+        for (int i = 0; i < wOff[0].length; i++) maxDiff = Math.max(maxDiff, Math.abs(wOff[0][i] - wOn[0][i]));
+        assertTrue(maxDiff < 1e-4, "weights after three steps differ by " + maxDiff);
+    }
+
+    @Test
+    void theFusedLmHeadIsAConfigKey() {
+        assertFalse(TrainConfig.defaults().fusedLmHead(), "off by default");
+        assertTrue(TrainConfig.defaults().with(Map.of("fused-lm-head", "on")).fusedLmHead());
+        assertTrue(TrainConfig.keys().contains("fused_lm_head"));
+        assertEquals("cpu", PpoTrainer.linearBackend("cpu"));
+        assertEquals("reference", PpoTrainer.linearBackend("reference"));
     }
 
     static Map<String, Double> withoutTimings(Map<String, Double> m) {
