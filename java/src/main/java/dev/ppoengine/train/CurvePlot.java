@@ -1,5 +1,6 @@
 package dev.ppoengine.train;
 
+import dev.ppoengine.model.AtomicFiles;
 import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -39,7 +40,7 @@ public final class CurvePlot {
         BufferedImage img = render(rows, title);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         ImageIO.write(img, "png", bytes);
-        TrainCheckpoint.writeAtomically(file, bytes.toByteArray());
+        AtomicFiles.write(file, bytes.toByteArray());
     }
 
     static BufferedImage render(List<Map<String, Double>> rows, String title) {

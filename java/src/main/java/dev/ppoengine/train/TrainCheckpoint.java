@@ -3,6 +3,7 @@ package dev.ppoengine.train;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ppoengine.model.AtomicFiles;
 import dev.ppoengine.model.Checkpoint;
 import dev.ppoengine.model.PolicyValueModel;
 import dev.ppoengine.tensor.DType;
@@ -92,7 +93,7 @@ public final class TrainCheckpoint {
         Files.writeString(tmp.resolve(CONFIG), config.toYaml());
         deleteTree(fin);
         move(tmp, fin);
-        writeAtomically(root.resolve(LATEST), (name + "\n").getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(root.resolve(LATEST), (name + "\n").getBytes(StandardCharsets.UTF_8));
         prune(root, Math.max(keep, 1));
         return fin;
     }
@@ -160,23 +161,6 @@ public final class TrainCheckpoint {
             Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(from, to);
-        }
-    }
-
-    /** Writes a file by temp file + rename, so readers see the old or the new content, never a mix. */
-    static void writeAtomically(Path file, byte[] bytes) throws IOException {
-        Path abs = file.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
-        Path tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName() + ".", ".tmp");
-        try {
-            Files.write(tmp, bytes);
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
         }
     }
 

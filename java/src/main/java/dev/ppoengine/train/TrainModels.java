@@ -1,5 +1,6 @@
 package dev.ppoengine.train;
 
+import dev.ppoengine.model.AtomicFiles;
 import dev.ppoengine.model.ByteTokenizer;
 import dev.ppoengine.model.Checkpoint;
 import dev.ppoengine.model.GptConfig;
@@ -50,7 +51,7 @@ public final class TrainModels {
         if (m.source() == null || m.source().toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) return;
         for (String f : TOKENIZER_FILES) {
             Path src = m.source().resolve(f);
-            if (Files.isRegularFile(src)) TrainCheckpoint.writeAtomically(out.resolve(f), Files.readAllBytes(src));
+            if (Files.isRegularFile(src)) AtomicFiles.write(out.resolve(f), Files.readAllBytes(src));
         }
     }
 }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ppoengine.kernels.Backends;
 import dev.ppoengine.kernels.PpoKernels;
+import dev.ppoengine.model.AtomicFiles;
 import dev.ppoengine.model.Checkpoint;
 import dev.ppoengine.model.GenerationResult;
 import dev.ppoengine.model.Generator;
@@ -128,8 +129,8 @@ public final class TrainRun {
             bar.message("ppo train: run " + runDir + " | backend " + kernels.name() + " (" + sel.reason() + ") | preset "
                     + cfg.preset() + " | task " + task.name() + (resumed != null ? " | resuming at step " + resumed.step() : ""));
             if (resumed == null) {
-                TrainCheckpoint.writeAtomically(runDir.resolve("config.yaml"), cfg.toYaml().getBytes(StandardCharsets.UTF_8));
-                TrainCheckpoint.writeAtomically(runDir.resolve("settings.yaml"), settingsYaml().getBytes(StandardCharsets.UTF_8));
+                AtomicFiles.write(runDir.resolve("config.yaml"), cfg.toYaml().getBytes(StandardCharsets.UTF_8));
+                AtomicFiles.write(runDir.resolve("settings.yaml"), settingsYaml().getBytes(StandardCharsets.UTF_8));
             }
 
             // ---- policy, reference, tokenizer
@@ -332,9 +333,9 @@ public final class TrainRun {
                     // A line cut by an interruption mid-write: dropped.
                 }
             }
-            TrainCheckpoint.writeAtomically(file, kept.toString().getBytes(StandardCharsets.UTF_8));
+            AtomicFiles.write(file, kept.toString().getBytes(StandardCharsets.UTF_8));
         } else {
-            TrainCheckpoint.writeAtomically(file, new byte[0]);
+            AtomicFiles.write(file, new byte[0]);
         }
         return Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND);
     }
@@ -371,7 +372,7 @@ public final class TrainRun {
         for (String f : List.of("config.yaml", "settings.yaml", "metrics.jsonl", "samples.jsonl", "curves.png", "checkpoints/", "reference/")) {
             files.add(f);
         }
-        TrainCheckpoint.writeAtomically(runDir.resolve("summary.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o));
+        AtomicFiles.write(runDir.resolve("summary.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o));
     }
 
     private static void putFinite(ObjectNode o, String k, Double v) {
