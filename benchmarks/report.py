@@ -8,7 +8,8 @@ Usage: report.py META.json OUT.md RAW.json...
 Per benchmark: the median of the measurement iterations (JMH scorePercentiles 50.0) and JMH's error (half-width of
 the 99.9% confidence interval of the mean; "-" with a single iteration). Ratios are median over median, within this
 run: cpu vs torch per op, token_logprobs cpu bytes/s vs the read bandwidth (MemoryBandwidthBenchmark.read), gae cpu vs
-the torch loop, policy_loss + value_loss cpu vs torch. The targets of issue 3 are marked met or missed.
+the torch loop, policy_loss + value_loss cpu vs torch. The targets of issue 3 are marked met or missed; so are those
+of issue 7 (linear_token_logprobs) and issue 5 (model forward+backward tokens/s vs the same GEMMs alone).
 """
 import json
 import math
@@ -175,6 +176,70 @@ def linear_section(w, rows, logs):
     w("")
 
 
+MODEL_GEMMS = re.compile(r"\[model gemms\] impl=(\S+) batch=(\d+) seqLen=(\d+) layers=(\d+) width=(\d+) "
+                         r"heads=(\d+) vocab=(\d+) calls=(\d+) flops=(\d+)")
+TARGET_MODEL = 1.5           # issue 5: model forward+backward within 1.5 × the time of its GEMMs alone
+MODEL_SHAPE = {"layers": "6", "width": "384", "heads": "6", "vocab": "8192", "seqLen": "256"}
+
+
+def model_section(w, rows, logs):
+    """Model forward+backward (issue 5): tokens/s of the model, of its GEMMs alone through the model's Blas path
+    (the GEMM-bound limit) and through plain multi-threaded OpenBLAS, the ratios and the target."""
+    model = [r for r in rows if r["name"] == "ModelBenchmark.forwardBackward"]
+    if not model:
+        return
+    gemms = {}
+    for log in logs:
+        try:
+            with open(log, errors="replace") as f:
+                for m in MODEL_GEMMS.finditer(f.read()):
+                    gemms[m.group(2, 3, 4, 5, 6, 7)] = (int(m.group(8)), float(m.group(9)))
+        except OSError:
+            pass
+    w("## model (issue 5)")
+    w("")
+    w("One training step of PolicyValueModel: forward with logits at every position and values, then backward from "
+      "fixed random d logits / d values (GPT-2 init, fixed seed). `gemm`: exactly the products that step makes (every "
+      "layer's qkv, attention out-proj, MLP fc and proj, forward and both backward GEMMs each; the per-(sequence, head) "
+      "attention score/value GEMMs, forward and backward with the recomputed scores; the tied LM head and its two "
+      "backward GEMMs; the value head's weight gradient), same shapes, through the model's own Blas path (OpenBLAS "
+      "single-threaded, large products split on the model's pool) and nothing else: the GEMM-bound limit. `openblas`: "
+      "the same products as plain multi-threaded OpenBLAS calls, unsplit. tokens/s = batch·seqLen / median time.")
+    w("")
+    w("| batch × seqLen | layers, width, heads, vocab | model ms | model tokens/s | gemm ms | gemm tokens/s | "
+      "model ÷ gemm | gemm GFLOP/s | openblas ms | openblas ÷ gemm |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    shape_keys = ("layers", "width", "heads", "vocab", "seqLen")
+    seen = set()
+    for r in sorted(model, key=lambda r: tuple(int(r["params"].get(k, 0)) for k in ("layers", "width", "vocab", "seqLen", "batch"))):
+        p = r["params"]
+        key = tuple(p.get(k) for k in ("batch",) + shape_keys)
+        if key in seen:
+            continue
+        seen.add(key)
+        same = {k: p.get(k) for k in ("batch",) + shape_keys}
+        mo, ge, ob = (find(rows, r["name"], impl=i, **same) for i in ("model", "gemm", "openblas"))
+        tokens = int(p["batch"]) * int(p["seqLen"])
+        info = gemms.get((p["batch"], p["seqLen"], p["layers"], p["width"], p["heads"], p["vocab"]))
+        w("| %s × %s | %s, %s, %s, %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            p["batch"], p["seqLen"], p["layers"], p["width"], p["heads"], p["vocab"],
+            fmt_ms(secs(mo)) if mo else "-", "%.0f" % (tokens / secs(mo)) if mo else "-",
+            fmt_ms(secs(ge)) if ge else "-", "%.0f" % (tokens / secs(ge)) if ge else "-",
+            "%.2f×" % (secs(mo) / secs(ge)) if mo and ge else "-",
+            "%.1f" % (info[1] / secs(ge) / 1e9) if info and ge else "-",
+            fmt_ms(secs(ob)) if ob else "-", "%.2f×" % (secs(ob) / secs(ge)) if ob and ge else "-"))
+    w("")
+    w("| target (6 layers, 384 wide, vocab 8192, T = 256) | measured (model ÷ gemm time) | required | status |")
+    w("|---|---|---|---|")
+    for b in ("1", "4"):
+        mo = find(rows, "ModelBenchmark.forwardBackward", impl="model", batch=b, **MODEL_SHAPE)
+        ge = find(rows, "ModelBenchmark.forwardBackward", impl="gemm", batch=b, **MODEL_SHAPE)
+        ratio = secs(mo) / secs(ge) if mo and ge else None
+        w("| forward+backward tokens/s within %g× of the GEMM-bound limit, B = %s | %s | ≤ %g× | %s |"
+          % (TARGET_MODEL, b, "%.2f×" % ratio if ratio else "-", TARGET_MODEL, status_at_most(ratio, TARGET_MODEL)))
+    w("")
+
+
 def status_at_most(value, target):
     if value is None:
         return "not measured"
@@ -286,7 +351,7 @@ def main():
     w("|---|---|---|---|---|---|")
     seen = set()
     for r in rows:
-        if r["name"].startswith("MemoryBandwidth") or r["name"].startswith("LinearTokenLogprobs"):
+        if r["name"].startswith(("MemoryBandwidth", "LinearTokenLogprobs", "ModelBenchmark")):
             continue   # no backend parameter: its own section below
         key = (r["name"], params_text(r["params"]))
         if key in seen:
@@ -330,6 +395,7 @@ def main():
         w("")
 
     linear_section(w, rows, meta.get("logs", []))
+    model_section(w, rows, meta.get("logs", []))
 
     # ---- everything ----
     w("## All results")

@@ -8,6 +8,7 @@ import dev.ppoengine.model.PolicyValueModel;
 import dev.ppoengine.model.SamplingOptions;
 import dev.ppoengine.model.Tokenizer;
 import dev.ppoengine.model.Tokenizers;
+import dev.ppoengine.train.TextCodec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -66,9 +67,9 @@ public final class GenerateCommand implements Callable<Integer> {
                 SamplingOptions o = new SamplingOptions(maxNewTokens, greedy, temperature, topK, topP, seed, eos, pad);
                 List<int[]> ids = new ArrayList<>();
                 for (int i = 0; i < prompts.size(); i++) {
-                    int[] p = tok.encode(prompts.get(i));
-                    if (p.length == 0) throw new IllegalArgumentException("--prompt #" + (i + 1) + " encodes to no tokens");
-                    ids.add(p);
+                    // The trainer's rule ([BOS] + bytes for the byte tokenizer), so a trained checkpoint sees its prompts
+                    // as in training; an empty encoding is an error naming the prompt.
+                    ids.add(TextCodec.encodePrompt(tok, prompts.get(i)));
                 }
                 GenerationResult r = gen.generate(ids, o);
                 PrintWriter out = spec.commandLine().getOut();

@@ -13,11 +13,9 @@ import java.util.Arrays;
  */
 public final class TextCodec {
     private final Tokenizer tokenizer;
-    private final int bos;
 
     public TextCodec(Tokenizer tokenizer) {
         this.tokenizer = tokenizer;
-        this.bos = tokenizer instanceof ByteTokenizer ? ByteTokenizer.BOS : -1;
         if (tokenizer.eosTokenId() < 0) throw new IllegalArgumentException("tokenizer: the trainer needs an EOS token");
     }
 
@@ -26,13 +24,22 @@ public final class TextCodec {
     public int pad() { return tokenizer.padTokenId(); }
 
     public int[] prompt(String text) {
+        return encodePrompt(tokenizer, text);
+    }
+
+    /**
+     * Prompt ids as the trainer feeds them to the model: [BOS] + encode(text) for the built-in byte tokenizer,
+     * encode(text) for a Hugging Face tokenizer. {@code ppo generate} uses the same rule, so a trained checkpoint
+     * sees its prompts exactly as in training.
+     */
+    public static int[] encodePrompt(Tokenizer tokenizer, String text) {
         int[] ids = tokenizer.encode(text);
-        if (bos < 0) {
+        if (!(tokenizer instanceof ByteTokenizer)) {
             if (ids.length == 0) throw new IllegalArgumentException("prompt '" + text + "' encodes to no tokens");
             return ids;
         }
         int[] out = new int[ids.length + 1];
-        out[0] = bos;
+        out[0] = ByteTokenizer.BOS;
         System.arraycopy(ids, 0, out, 1, ids.length);
         return out;
     }
