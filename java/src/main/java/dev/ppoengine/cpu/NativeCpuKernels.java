@@ -1,12 +1,12 @@
 package dev.ppoengine.cpu;
 
 import dev.ppoengine.kernels.AbstractKernels;
-import dev.ppoengine.kernels.Aggregation;
 import dev.ppoengine.kernels.GaeMaskedSteps;
 import dev.ppoengine.kernels.GaeOptions;
 import dev.ppoengine.kernels.GroupOptions;
 import dev.ppoengine.kernels.KlOptions;
 import dev.ppoengine.kernels.LogprobOptions;
+import dev.ppoengine.kernels.NativeAbi;
 import dev.ppoengine.kernels.PolicyLossOptions;
 import dev.ppoengine.kernels.PolicyLossResult;
 import dev.ppoengine.kernels.PpoLossInputs;
@@ -29,6 +29,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.Arrays;
 
+import static dev.ppoengine.kernels.NativeAbi.dtypeCode;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
@@ -52,8 +53,6 @@ public final class NativeCpuKernels extends AbstractKernels {
     public enum SimdLevel { BEST, GENERIC, AVX2, AVX512 }
 
     private static final int PPO_OK = 0, PPO_ERR_INVALID = 1, PPO_ERR_LABEL = 2, PPO_ERR_ALLOC = 3;
-    private static final int PPO_PSTAT_COUNT = 7, PPO_VSTAT_COUNT = 2, PPO_LSTAT_COUNT = 13;
-    private static final int PPO_LSTAT_PSTATS = 4, PPO_LSTAT_VSTATS = 11;
 
     private static final AddressLayout A = ADDRESS;
     private static final AddressLayout CSTRING = ADDRESS.withTargetLayout(MemoryLayout.sequenceLayout(512, JAVA_BYTE));
@@ -141,21 +140,6 @@ public final class NativeCpuKernels extends AbstractKernels {
         return t == null ? MemorySegment.NULL : t.segment();
     }
 
-    /** PPO_* dtype code of the header (BOOL is stored as U8). */
-    private static int code(Tensor t) {
-        if (t == null) return 0;
-        return switch (t.dtype()) {
-            case F32 -> 0;
-            case BF16 -> 1;
-            case F16 -> 2;
-            case I32 -> 3;
-            case I64 -> 4;
-            case U8, BOOL -> 5;
-            // F64 exists for safetensors I/O only; AbstractKernels rejects it before any native call.
-            case F64 -> throw new IllegalArgumentException(t + ": f64 is not a kernel dtype");
-        };
-    }
-
     private static String lastError() {
         try {
             return ((MemorySegment) ppo_last_error.invokeExact()).getString(0);
@@ -185,37 +169,6 @@ public final class NativeCpuKernels extends AbstractKernels {
         return new IllegalStateException(e);
     }
 
-    private static MemorySegment policyParams(Arena arena, PolicyLossOptions o) {
-        MemorySegment p = arena.allocate(8 * 8, 8);
-        p.set(JAVA_DOUBLE, 0, o.clipLow());
-        p.set(JAVA_DOUBLE, 8, o.clipHigh());
-        p.set(JAVA_DOUBLE, 16, o.logRatioClamp());
-        p.set(JAVA_DOUBLE, 24, o.dualClip());
-        aggregation(p, 32, o.agg());
-        p.set(JAVA_DOUBLE, 56, o.ratioThreshold());
-        return p;
-    }
-
-    private static MemorySegment valueParams(Arena arena, ValueLossOptions o) {
-        MemorySegment p = arena.allocate(4 * 8, 8);
-        p.set(JAVA_DOUBLE, 0, o.valueClip());
-        aggregation(p, 8, o.agg());
-        return p;
-    }
-
-    /** int64 agg, double token_count, double agg_norm at offset. */
-    private static void aggregation(MemorySegment p, long offset, Aggregation agg) {
-        p.set(JAVA_LONG, offset, agg.mode().ordinal());
-        p.set(JAVA_DOUBLE, offset + 8, agg.tokenCount());
-        p.set(JAVA_DOUBLE, offset + 16, agg.norm());
-    }
-
-    private static PolicyLossResult policyResult(MemorySegment stats, int base) {
-        double[] s = new double[PPO_PSTAT_COUNT];
-        for (int k = 0; k < s.length; k++) s[k] = stats.getAtIndex(JAVA_DOUBLE, base + k);
-        return new PolicyLossResult(s[0], s[1], s[2], s[3], s[4], s[5], s[6] != 0);
-    }
-
     // ---------------- ops ----------------
 
     @Override
@@ -223,8 +176,8 @@ public final class NativeCpuKernels extends AbstractKernels {
                                      Tensor saved) {
         int st;
         try {
-            st = (int) token_logprobs.invokeExact(ctx, seg(logits), code(logits), logits.rows(), logits.cols(),
-                    logits.rowStride(), seg(labels), code(labels), o.temperature(), o.entropyLogits().ordinal(),
+            st = (int) token_logprobs.invokeExact(ctx, seg(logits), dtypeCode(logits), logits.rows(), logits.cols(),
+                    logits.rowStride(), seg(labels), dtypeCode(labels), o.temperature(), o.entropyLogits().ordinal(),
                     seg(logprobs), seg(entropy), seg(saved));
         } catch (Throwable e) {
             throw rethrow(e);
@@ -237,9 +190,9 @@ public final class NativeCpuKernels extends AbstractKernels {
                                              Tensor gradEntropy, LogprobOptions o, Tensor gradLogits) {
         int st;
         try {
-            st = (int) token_logprobs_backward.invokeExact(ctx, seg(logits), code(logits), logits.rows(),
-                    logits.cols(), logits.rowStride(), seg(labels), code(labels), seg(saved), seg(gradLogprobs),
-                    seg(gradEntropy), o.temperature(), o.entropyLogits().ordinal(), seg(gradLogits), code(gradLogits),
+            st = (int) token_logprobs_backward.invokeExact(ctx, seg(logits), dtypeCode(logits), logits.rows(),
+                    logits.cols(), logits.rowStride(), seg(labels), dtypeCode(labels), seg(saved), seg(gradLogprobs),
+                    seg(gradEntropy), o.temperature(), o.entropyLogits().ordinal(), seg(gradLogits), dtypeCode(gradLogits),
                     gradLogits.rowStride());
         } catch (Throwable e) {
             throw rethrow(e);
@@ -251,7 +204,7 @@ public final class NativeCpuKernels extends AbstractKernels {
     protected void klPenaltyImpl(Tensor logprobs, Tensor refLogprobs, Tensor mask, KlOptions o, Tensor kl) {
         int st;
         try {
-            st = (int) kl_penalty.invokeExact(ctx, seg(logprobs), seg(refLogprobs), seg(mask), code(mask),
+            st = (int) kl_penalty.invokeExact(ctx, seg(logprobs), seg(refLogprobs), seg(mask), dtypeCode(mask),
                     logprobs.dim(0), logprobs.dim(1), o.estimator().ordinal(), o.inputClamp(), o.outputClamp(), seg(kl));
         } catch (Throwable e) {
             throw rethrow(e);
@@ -264,7 +217,7 @@ public final class NativeCpuKernels extends AbstractKernels {
                                        RewardOptions o, Tensor rewards, Tensor kl, Tensor rewardMask) {
         int st;
         try {
-            st = (int) kl_shaped_rewards.invokeExact(ctx, seg(logprobs), seg(refLogprobs), seg(mask), code(mask),
+            st = (int) kl_shaped_rewards.invokeExact(ctx, seg(logprobs), seg(refLogprobs), seg(mask), dtypeCode(mask),
                     seg(scores), logprobs.dim(0), logprobs.dim(1), o.kl().estimator().ordinal(), o.kl().inputClamp(),
                     o.kl().outputClamp(), o.klCoef(), o.scorePosition().ordinal(), o.scoreClip(),
                     o.klAtScoreSlot().ordinal(), seg(rewards), seg(kl), seg(rewardMask));
@@ -278,7 +231,7 @@ public final class NativeCpuKernels extends AbstractKernels {
     protected void gaeImpl(Tensor rewards, Tensor values, Tensor mask, GaeOptions o, Tensor advantages, Tensor returns) {
         int st;
         try {
-            st = (int) gae.invokeExact(ctx, seg(rewards), seg(values), seg(mask), code(mask), rewards.dim(0),
+            st = (int) gae.invokeExact(ctx, seg(rewards), seg(values), seg(mask), dtypeCode(mask), rewards.dim(0),
                     rewards.dim(1), o.gamma(), o.lam(), o.maskedSteps() == GaeMaskedSteps.SKIP ? 1 : 0,
                     seg(advantages), seg(returns));
         } catch (Throwable e) {
@@ -291,7 +244,7 @@ public final class NativeCpuKernels extends AbstractKernels {
     protected void maskedWhitenImpl(Tensor values, Tensor mask, WhitenOptions o, Tensor whitened) {
         int st;
         try {
-            st = (int) masked_whiten.invokeExact(ctx, seg(values), seg(mask), code(mask), values.dim(0), values.dim(1),
+            st = (int) masked_whiten.invokeExact(ctx, seg(values), seg(mask), dtypeCode(mask), values.dim(0), values.dim(1),
                     o.variance() == WhitenVariance.UNBIASED ? 1 : 0, o.epsMode() == WhitenEpsMode.CLAMP ? 1 : 0,
                     o.eps(), o.shiftMean() ? 1 : 0, seg(whitened));
         } catch (Throwable e) {
@@ -304,17 +257,17 @@ public final class NativeCpuKernels extends AbstractKernels {
     protected PolicyLossResult policyLossImpl(Tensor logprobs, Tensor oldLogprobs, Tensor advantages, Tensor mask,
                                               PolicyLossOptions o, Tensor gradLogprobs) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment params = policyParams(arena, o);
-            MemorySegment stats = arena.allocate(JAVA_DOUBLE, PPO_PSTAT_COUNT);
+            MemorySegment params = NativeAbi.policyParams(arena, o);
+            MemorySegment stats = arena.allocate(JAVA_DOUBLE, NativeAbi.PSTAT_COUNT);
             int st;
             try {
                 st = (int) policy_loss.invokeExact(ctx, seg(logprobs), seg(oldLogprobs), seg(advantages), seg(mask),
-                        code(mask), logprobs.dim(0), logprobs.dim(1), params, seg(gradLogprobs), stats);
+                        dtypeCode(mask), logprobs.dim(0), logprobs.dim(1), params, seg(gradLogprobs), stats);
             } catch (Throwable e) {
                 throw rethrow(e);
             }
             check(st, "policy_loss", logprobs, mask);
-            return policyResult(stats, 0);
+            return NativeAbi.policyResult(stats, 0);
         }
     }
 
@@ -322,17 +275,17 @@ public final class NativeCpuKernels extends AbstractKernels {
     protected ValueLossResult valueLossImpl(Tensor values, Tensor oldValues, Tensor returns, Tensor mask,
                                             ValueLossOptions o, Tensor gradValues) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment params = valueParams(arena, o);
-            MemorySegment stats = arena.allocate(JAVA_DOUBLE, PPO_VSTAT_COUNT);
+            MemorySegment params = NativeAbi.valueParams(arena, o);
+            MemorySegment stats = arena.allocate(JAVA_DOUBLE, NativeAbi.VSTAT_COUNT);
             int st;
             try {
-                st = (int) value_loss.invokeExact(ctx, seg(values), seg(oldValues), seg(returns), seg(mask), code(mask),
+                st = (int) value_loss.invokeExact(ctx, seg(values), seg(oldValues), seg(returns), seg(mask), dtypeCode(mask),
                         values.dim(0), values.dim(1), params, seg(gradValues), stats);
             } catch (Throwable e) {
                 throw rethrow(e);
             }
             check(st, "value_loss", values, mask);
-            return new ValueLossResult(stats.getAtIndex(JAVA_DOUBLE, 0), stats.getAtIndex(JAVA_DOUBLE, 1));
+            return NativeAbi.valueResult(stats, 0);
         }
     }
 
@@ -340,25 +293,21 @@ public final class NativeCpuKernels extends AbstractKernels {
     protected PpoLossResult ppoLossImpl(PpoLossInputs in, PpoLossOptions o, Tensor gradLogprobs, Tensor gradValues,
                                         Tensor gradEntropy) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pp = policyParams(arena, o.policy());
-            MemorySegment vp = valueParams(arena, o.value());
-            MemorySegment stats = arena.allocate(JAVA_DOUBLE, PPO_LSTAT_COUNT);
+            MemorySegment pp = NativeAbi.policyParams(arena, o.policy());
+            MemorySegment vp = NativeAbi.valueParams(arena, o.value());
+            MemorySegment stats = arena.allocate(JAVA_DOUBLE, NativeAbi.LSTAT_COUNT);
             Tensor lp = in.logprobs();
             int st;
             try {
                 st = (int) ppo_loss.invokeExact(ctx, seg(lp), seg(in.oldLogprobs()), seg(in.advantages()),
                         seg(in.values()), seg(in.oldValues()), seg(in.returns()), seg(in.mask()), seg(in.valueMask()),
-                        code(in.mask()), code(in.valueMask()), seg(in.entropy()), lp.dim(0), lp.dim(1), pp, vp,
+                        dtypeCode(in.mask()), dtypeCode(in.valueMask()), seg(in.entropy()), lp.dim(0), lp.dim(1), pp, vp,
                         o.vfCoef(), o.entropyCoef(), seg(gradLogprobs), seg(gradValues), seg(gradEntropy), stats);
             } catch (Throwable e) {
                 throw rethrow(e);
             }
             check(st, "ppo_loss", lp, in.mask(), in.valueMask());
-            ValueLossResult value = new ValueLossResult(stats.getAtIndex(JAVA_DOUBLE, PPO_LSTAT_VSTATS),
-                    stats.getAtIndex(JAVA_DOUBLE, PPO_LSTAT_VSTATS + 1));
-            return new PpoLossResult(stats.getAtIndex(JAVA_DOUBLE, 0), stats.getAtIndex(JAVA_DOUBLE, 1),
-                    stats.getAtIndex(JAVA_DOUBLE, 2), stats.getAtIndex(JAVA_DOUBLE, 3),
-                    policyResult(stats, PPO_LSTAT_PSTATS), value);
+            return NativeAbi.ppoResult(stats);
         }
     }
 
@@ -367,7 +316,7 @@ public final class NativeCpuKernels extends AbstractKernels {
         int st;
         try {
             st = (int) group_advantages.invokeExact(ctx, seg(scores), scores.dim(0), (long) o.groupSize(),
-                    o.estimator().ordinal(), o.stdEps(), seg(mask), code(mask), mask == null ? 0L : mask.dim(1),
+                    o.estimator().ordinal(), o.stdEps(), seg(mask), dtypeCode(mask), mask == null ? 0L : mask.dim(1),
                     seg(advantages));
         } catch (Throwable e) {
             throw rethrow(e);
