@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "ppo_internal.h"
 
+#include <math.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,4 +69,18 @@ int ppo_ctx_isa(const void *ctx) {
         if (cap < best) return cap;
     }
     return best;
+}
+
+int32_t ppo_check_logprob_args(const char *op, int32_t label_dtype, double temperature, int32_t entropy_logits) {
+    if (label_dtype != PPO_I32 && label_dtype != PPO_I64) {
+        return ppo_fail(PPO_ERR_INVALID, "%s: labels: expected dtype I32 or I64, got code %d", op, label_dtype);
+    }
+    if (!(temperature > 0) || !isfinite(temperature)) {
+        return ppo_fail(PPO_ERR_INVALID, "%s: temperature must be finite and > 0, got %g", op, temperature);
+    }
+    if (entropy_logits != PPO_ENTROPY_SCALED && entropy_logits != PPO_ENTROPY_RAW) {
+        return ppo_fail(PPO_ERR_INVALID, "%s: entropy_logits: expected 0 (scaled) or 1 (raw), got %d", op,
+                        entropy_logits);
+    }
+    return PPO_OK;
 }

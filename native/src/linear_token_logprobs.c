@@ -367,16 +367,8 @@ static int32_t check_tile(const char *op, const float *tile, int64_t rows, int64
         return ppo_fail(PPO_ERR_INVALID, "%s: tile columns [%lld, %lld) outside the vocabulary [0, %lld)", op,
                         (long long)v_offset, (long long)(v_offset + cols), (long long)v);
     }
-    if (label_dtype != PPO_I32 && label_dtype != PPO_I64) {
-        return ppo_fail(PPO_ERR_INVALID, "%s: labels: expected dtype I32 or I64, got code %d", op, label_dtype);
-    }
-    if (!(temperature > 0) || !isfinite(temperature)) {
-        return ppo_fail(PPO_ERR_INVALID, "%s: temperature must be finite and > 0, got %g", op, temperature);
-    }
-    if (entropy_logits != PPO_ENTROPY_SCALED && entropy_logits != PPO_ENTROPY_RAW) {
-        return ppo_fail(PPO_ERR_INVALID, "%s: entropy_logits: expected 0 (scaled) or 1 (raw), got %d", op,
-                        entropy_logits);
-    }
+    int32_t st = ppo_check_logprob_args(op, label_dtype, temperature, entropy_logits);
+    if (st != PPO_OK) return st;
     if (rows > 0 && (tile == NULL || labels == NULL)) {
         return ppo_fail(PPO_ERR_INVALID, "%s: tile and labels must not be NULL", op);
     }

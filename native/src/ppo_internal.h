@@ -21,6 +21,10 @@
 
 /* Stores a printf-style message for ppo_last_error() on the calling thread and returns status. */
 int32_t ppo_fail(int32_t status, const char *fmt, ...) PPO_PRINTF(2, 3);
+
+/* The switches token_logprobs and linear_token_logprobs share: label dtype, temperature > 0, entropy_logits.
+ * PPO_OK, or PPO_ERR_INVALID with a message naming op and argument. */
+int32_t ppo_check_logprob_args(const char *op, int32_t label_dtype, double temperature, int32_t entropy_logits);
 /* Clears the calling thread's message (every entry point starts with it). */
 void ppo_clear_error(void);
 

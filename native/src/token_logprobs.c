@@ -306,16 +306,8 @@ static int32_t check_common(const char *op, const void *logits, int32_t dtype, i
     if (dtype != PPO_F32 && dtype != PPO_BF16 && dtype != PPO_F16) {
         return ppo_fail(PPO_ERR_INVALID, "%s: logits: expected dtype F32, BF16 or F16, got code %d", op, dtype);
     }
-    if (label_dtype != PPO_I32 && label_dtype != PPO_I64) {
-        return ppo_fail(PPO_ERR_INVALID, "%s: labels: expected dtype I32 or I64, got code %d", op, label_dtype);
-    }
-    if (!(temperature > 0) || !isfinite(temperature)) {
-        return ppo_fail(PPO_ERR_INVALID, "%s: temperature must be finite and > 0, got %g", op, temperature);
-    }
-    if (entropy_logits != PPO_ENTROPY_SCALED && entropy_logits != PPO_ENTROPY_RAW) {
-        return ppo_fail(PPO_ERR_INVALID, "%s: entropy_logits: expected 0 (scaled) or 1 (raw), got %d", op,
-                        entropy_logits);
-    }
+    int32_t st = ppo_check_logprob_args(op, label_dtype, temperature, entropy_logits);
+    if (st != PPO_OK) return st;
     if (n > 0 && (logits == NULL || labels == NULL)) {
         return ppo_fail(PPO_ERR_INVALID, "%s: logits and labels must not be NULL", op);
     }
