@@ -27,7 +27,16 @@
  * Labels outside [0, v) set the shared label flag (atomicMin of the row), reported by the launcher.
  */
 #include <math.h>
+#ifndef SIMT_EMULATION
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <mutex>
+#include <string>
+#endif
+
+#include "ppo_cuda.h"
 #include "ppo_cuda_host.h"
 
 namespace {
@@ -220,16 +229,20 @@ __global__ void lin_lse_finish(const double *__restrict__ state, int64_t rows, d
     }
 }
 
-/* Backward: tile row → d loss/d z in place (each element read, then written by the same thread). */
-template <bool RAW, bool BIAS>
+/* Backward: tile row → d loss/d z in place (each element read, then written by the same thread). OUT16 = PPO_BF16 or
+ * PPO_F16 also stores dz rounded to that type into dz16 (row stride cols: the operand of 16-bit gradient GEMMs);
+ * NO_OUT16 stores nothing else. */
+constexpr int NO_OUT16 = -1;
+template <bool RAW, bool BIAS, int OUT16>
 __global__ void __launch_bounds__(LIN_MAX_THREADS)
 lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bias, int64_t v0, int64_t v,
              const void *__restrict__ labels, int label_i64, const float *__restrict__ saved,
              const float *__restrict__ grad_lp, const float *__restrict__ grad_ent, float c2, float inv_tau,
-             unsigned long long *__restrict__ bad_row) {
+             unsigned long long *__restrict__ bad_row, void *__restrict__ dz16) {
     const int64_t row = blockIdx.x;
     const int tid = threadIdx.x, nt = blockDim.x;
     float *z = tile + row * ld;
+    char *d16 = OUT16 == NO_OUT16 ? nullptr : static_cast<char *>(dz16) + row * cols * 2;
     long long y = label_at(labels, label_i64, row);
     if (y < 0 || y >= v) {
         if (tid == 0) atomicMin(bad_row, (unsigned long long)row);
@@ -252,6 +265,7 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
             }
         }
         z[j] = d;
+        if constexpr (OUT16 != NO_OUT16) Elem<OUT16>::store(d16, j, d);
     }
 }
 
@@ -332,13 +346,14 @@ void launch_update(unsigned rows, unsigned threads, cudaStream_t s, const float 
                 state, flag);
 }
 
-template <bool RAW, bool BIAS>
+template <bool RAW, bool BIAS, int OUT16 = NO_OUT16>
 void launch_backward(unsigned rows, unsigned threads, cudaStream_t s, float *tile, int64_t cols, int64_t ld,
                      const float *bias, int64_t v0, int64_t v, const void *labels, int label_i64, const float *saved,
-                     const float *grad_lp, const float *grad_ent, float c2, float inv_tau, unsigned long long *flag) {
-    auto kernel = lin_backward<RAW, BIAS>;
+                     const float *grad_lp, const float *grad_ent, float c2, float inv_tau, unsigned long long *flag,
+                     void *dz16 = nullptr) {
+    auto kernel = lin_backward<RAW, BIAS, OUT16>;
     SIMT_LAUNCH(kernel, dim3(rows), dim3(threads), 0, s, tile, cols, ld, bias, v0, v, labels, label_i64, saved, grad_lp,
-                grad_ent, c2, inv_tau, flag);
+                grad_ent, c2, inv_tau, flag, dz16);
 }
 
 }  // namespace
@@ -496,4 +511,564 @@ extern "C" int32_t ppo_linear_sgemm(void *ctx, int32_t trans_a, int32_t trans_b,
     int32_t rc = check_launch(op, "lin_sgemm");
     if (rc != PPO_OK) return rc;
     return sync(op, s);
+}
+
+/* ====================================================================================================================
+ * The whole op on device memory: ppo_linear_token_logprobs / ppo_linear_token_logprobs_backward (ppo_cuda.h).
+ *
+ * One call drives every tile on the caller's stream: the logits tiles come from GEMMs — cuBLAS (cublasGemmEx, loaded
+ * with dlopen at the first call, so the library and every other op work without it) on a GPU, lin_sgemm on the
+ * emulator — and the tile kernels above fold them. Nothing waits on the host between tiles; labels are checked once
+ * up front by a kernel and reported after the one synchronisation at the end.
+ *
+ * GEMM operand types: hidden and weight of the same 16-bit type multiply as they are (tensor cores, f32 accumulation,
+ * f32 tile: exactly the f32 sum of the rounded inputs that SPEC asks for); any other combination is widened to f32
+ * (per row block / vocabulary chunk, in the workspace) and multiplied in f32 (CUBLAS_COMPUTE_32F, no TF32).
+ * The gradient GEMMs take dZ in f32 (grad_gemm = 0, exact: 16-bit weight and hidden are widened to f32 for them) or
+ * rounded to the input type (grad_gemm = 1, what autograd, Liger-Kernel and Cut Cross-Entropy do: the two gradient
+ * GEMMs then run on tensor cores; the error is one rounding of each dz term, a relative 2^-9 for bf16).
+ *
+ * Workspace: one scratch buffer of at most workspace_bytes (default 1 GiB): the f32 tile [R, C], the row states, the
+ * 16-bit dZ copy, widened operands and the f32 bias. R = N when a tile of ≥ 1024 columns fits, else halved; C fills
+ * the rest (a multiple of 128). Independent of the data; the order of every sum is fixed by (R, C), so results repeat
+ * bit for bit for the same shapes and budget.
+ * ==================================================================================================================*/
+
+namespace {
+
+constexpr int64_t LIN_DEFAULT_WORKSPACE = 1LL << 30;
+constexpr int64_t LIN_MIN_COLS = 1024;   // narrower tiles only when one row block of this width does not fit
+
+#ifndef SIMT_EMULATION
+/* ---- the few cuBLAS entry points used, declared here (no cuBLAS headers needed at build time); values as in
+ * cublas_api.h / library_types.h, stable across CUDA 11–13. */
+typedef void *CublasHandle;
+typedef int (*CublasCreateFn)(CublasHandle *);
+typedef int (*CublasSetStreamFn)(CublasHandle, cudaStream_t);
+typedef int (*CublasGemmExFn)(CublasHandle, int transa, int transb, int m, int n, int k, const void *alpha,
+                              const void *a, int a_type, int lda, const void *b, int b_type, int ldb, const void *beta,
+                              void *c, int c_type, int ldc, int compute_type, int algo);
+enum {
+    CUBLAS_OP_N_ = 0, CUBLAS_OP_T_ = 1,
+    CUDA_R_32F_ = 0, CUDA_R_16F_ = 2, CUDA_R_16BF_ = 14,
+    CUBLAS_COMPUTE_32F_ = 68, CUBLAS_GEMM_DEFAULT_ = -1
+};
+constexpr int LIN_MAX_DEVICES = 64;
+
+struct Cublas {
+    std::mutex mu;                       // held for a whole driver call: a handle is not thread safe
+    bool tried = false;
+    std::string why;                     // why cuBLAS is unusable ("" = loaded)
+    CublasCreateFn create = nullptr;
+    CublasSetStreamFn set_stream = nullptr;
+    CublasGemmExFn gemm = nullptr;
+    CublasHandle handle[LIN_MAX_DEVICES] = {};
+};
+Cublas &cublas() {
+    static Cublas *c = new Cublas();     // never destroyed: handles may be in use during process teardown
+    return *c;
+}
+
+/* dlopen of libcublas: $PPO_CUBLAS (a file), then the sonames on the loader path, then the usual toolkit folders
+ * (libcublasLt of the same folder first, RTLD_GLOBAL, since libcublas needs it and may carry no RUNPATH). */
+void *open_cublas(std::string &tried) {
+    const char *env = getenv("PPO_CUBLAS");
+    const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+    const char *dirs[] = {"/usr/local/cuda/lib64/", "/usr/local/cuda/targets/x86_64-linux/lib/",
+                          "/usr/lib/x86_64-linux-gnu/"};
+    if (env != nullptr && *env != '\0') {
+        std::string dir(env);
+        size_t slash = dir.rfind('/');
+        if (slash != std::string::npos) {
+            std::string d = dir.substr(0, slash + 1), lt = strstr(env, ".so.12") ? "libcublasLt.so.12" : "libcublasLt.so.13";
+            dlopen((d + lt).c_str(), RTLD_NOW | RTLD_GLOBAL);
+        }
+        if (void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL)) return h;
+        tried += std::string("PPO_CUBLAS=") + env + " (" + dlerror() + "); ";
+    }
+    for (const char *n : names) {
+        if (void *h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) return h;
+        tried += std::string(n) + "; ";
+    }
+    for (const char *d : dirs) {
+        for (int ver : {13, 12}) {
+            std::string lt = std::string(d) + "libcublasLt.so." + std::to_string(ver);
+            std::string bl = std::string(d) + "libcublas.so." + std::to_string(ver);
+            dlopen(lt.c_str(), RTLD_NOW | RTLD_GLOBAL);
+            if (void *h = dlopen(bl.c_str(), RTLD_NOW | RTLD_LOCAL)) return h;
+            tried += bl + "; ";
+        }
+    }
+    return nullptr;
+}
+
+/* Loads cuBLAS once and returns the handle of the current device (created on first use); caller holds cublas().mu. */
+int32_t cublas_handle(const char *op, CublasHandle *out) {
+    Cublas &c = cublas();
+    if (!c.tried) {
+        c.tried = true;
+        std::string tried;
+        void *lib = open_cublas(tried);
+        if (lib == nullptr) {
+            c.why = "cuBLAS was not found (tried " + tried + "set PPO_CUBLAS to the path of libcublas.so)";
+        } else {
+            c.create = reinterpret_cast<CublasCreateFn>(dlsym(lib, "cublasCreate_v2"));
+            c.set_stream = reinterpret_cast<CublasSetStreamFn>(dlsym(lib, "cublasSetStream_v2"));
+            c.gemm = reinterpret_cast<CublasGemmExFn>(dlsym(lib, "cublasGemmEx"));
+            if (!c.create || !c.set_stream || !c.gemm) c.why = "the cuBLAS library lacks cublasCreate_v2/cublasSetStream_v2/cublasGemmEx";
+        }
+    }
+    if (!c.why.empty()) return fail(PPO_ERR_DEVICE, "%s: %s", op, c.why.c_str());
+    int dev = 0;
+    PPO_CUDA_CHECK(op, "cudaGetDevice", cudaGetDevice(&dev));
+    if (dev < 0 || dev >= LIN_MAX_DEVICES) return fail(PPO_ERR_DEVICE, "%s: device %d: at most %d devices", op, dev, LIN_MAX_DEVICES);
+    if (c.handle[dev] == nullptr) {
+        int st = c.create(&c.handle[dev]);
+        if (st != 0) {
+            c.handle[dev] = nullptr;
+            return fail(PPO_ERR_DEVICE, "%s: cublasCreate failed with status %d", op, st);
+        }
+    }
+    *out = c.handle[dev];
+    return PPO_OK;
+}
+
+int cuda_type(int32_t dt) { return dt == PPO_BF16 ? CUDA_R_16BF_ : dt == PPO_F16 ? CUDA_R_16F_ : CUDA_R_32F_; }
+#endif
+
+/* Widens rows×cols elements of dtype dt (row stride src_ld) into dense-by-ld f32 (stream-ordered, no sync). */
+int32_t widen(const char *op, cudaStream_t s, const void *src, int32_t dt, int64_t rows, int64_t cols, int64_t src_ld,
+              float *dst, int64_t ld) {
+    if (rows == 0 || cols == 0) return PPO_OK;
+    const unsigned t = sweep_threads(rows * cols, 256);
+    const dim3 grid(grid_for(rows * cols, t));
+    switch (dt) {
+        case PPO_F32: SIMT_LAUNCH(lin_widen<PPO_F32>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
+        case PPO_BF16: SIMT_LAUNCH(lin_widen<PPO_BF16>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
+        default: SIMT_LAUNCH(lin_widen<PPO_F16>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
+    }
+    return check_launch(op, "lin_widen");
+}
+
+/* The GEMM of the driver: row-major C[m, n] (f32, ldc) = op(A)·op(B) + beta·C with A and B both of dtype dt,
+ * accumulated in f32. cuBLAS is column-major: the row-major C is the column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so B goes first
+ * with its own transpose flag. The emulator widens 16-bit operands and runs lin_sgemm (the same sums). */
+int32_t gemm(const char *op, cudaStream_t s, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+             int64_t lda, const void *b, int64_t ldb, int32_t dt, float beta, float *c, int64_t ldc) {
+    if (m == 0 || n == 0) return PPO_OK;
+    const float alpha = 1.0f;
+#ifndef SIMT_EMULATION
+    const int64_t lim = 2147483647LL;
+    if (m > lim || n > lim || k > lim || lda > lim || ldb > lim || ldc > lim) {
+        return fail(PPO_ERR_INVALID, "%s: a GEMM dimension exceeds 2^31 - 1 (m=%lld n=%lld k=%lld)", op, (long long)m,
+                    (long long)n, (long long)k);
+    }
+    CublasHandle hnd = nullptr;
+    int32_t rc = cublas_handle(op, &hnd);
+    if (rc != PPO_OK) return rc;
+    Cublas &cb = cublas();
+    int st = cb.set_stream(hnd, s);
+    if (st == 0) {
+        st = cb.gemm(hnd, tb ? CUBLAS_OP_T_ : CUBLAS_OP_N_, ta ? CUBLAS_OP_T_ : CUBLAS_OP_N_, (int)n, (int)m, (int)k,
+                     &alpha, b, cuda_type(dt), (int)ldb, a, cuda_type(dt), (int)lda, &beta, c, CUDA_R_32F_, (int)ldc,
+                     CUBLAS_COMPUTE_32F_, CUBLAS_GEMM_DEFAULT_);
+    }
+    if (st != 0) {
+        return fail(PPO_ERR_DEVICE, "%s: cublasGemmEx failed with status %d (m=%lld n=%lld k=%lld)", op, st,
+                    (long long)m, (long long)n, (long long)k);
+    }
+    return PPO_OK;
+#else
+    const float *a32 = static_cast<const float *>(a), *b32 = static_cast<const float *>(b);
+    Scratch wa, wb;
+    int32_t rc;
+    if (dt != PPO_F32) {
+        const int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+        if ((rc = wa.reserve(op, (size_t)(ar * ac * 4))) != PPO_OK) return rc;
+        if ((rc = wb.reserve(op, (size_t)(br * bc * 4))) != PPO_OK) return rc;
+        if ((rc = widen(op, s, a, dt, ar, ac, lda, wa.at<float>(0), ac)) != PPO_OK) return rc;
+        if ((rc = widen(op, s, b, dt, br, bc, ldb, wb.at<float>(0), bc)) != PPO_OK) return rc;
+        a32 = wa.at<float>(0);
+        b32 = wb.at<float>(0);
+        lda = ac;
+        ldb = bc;
+    }
+    const unsigned t = sweep_threads(m * n, 256);
+    SIMT_LAUNCH(lin_sgemm, dim3(grid_for(m * n, t)), dim3(t), 0, s, (int)ta, (int)tb, m, n, k, alpha, a32, lda, b32, ldb,
+                beta, c, ldc);
+    if ((rc = check_launch(op, "lin_sgemm")) != PPO_OK) return rc;
+    return sync(op, s);   // the widened copies go back to the pool
+#endif
+}
+
+/* Labels outside [0, v): the first bad row into flag (integer atomicMin: order-independent). */
+__global__ void lin_check_labels(const void *__restrict__ labels, int label_i64, int64_t n, int64_t v,
+                                 unsigned long long *__restrict__ flag) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const long long y = label_at(labels, label_i64, i);
+        if (y < 0 || y >= v) atomicMin(flag, (unsigned long long)i);
+    }
+}
+
+/* The inputs of one call, validated. */
+struct LinArgs {
+    const void *hidden;
+    int32_t hdt;
+    int64_t n, h, hs;        // hs: hidden row stride (elements)
+    const void *weight;
+    int32_t wdt;
+    int64_t v;
+    const void *bias;
+    int32_t bdt;
+    const void *labels;
+    int32_t ldt;
+    double tau;
+    int32_t ent;
+};
+
+bool float_type(int32_t dt) { return dt == PPO_F32 || dt == PPO_BF16 || dt == PPO_F16; }
+int64_t dsize(int32_t dt) { return dt == PPO_F32 ? 4 : 2; }
+
+int32_t check_args(const char *op, const LinArgs &x) {
+    if (x.n < 0 || x.h < 1 || x.v < 1 || x.hs < x.h) {
+        return fail(PPO_ERR_INVALID, "%s: expected n >= 0, h >= 1, v >= 1, hidden_stride >= h, got n=%lld h=%lld v=%lld "
+                    "hidden_stride=%lld", op, (long long)x.n, (long long)x.h, (long long)x.v, (long long)x.hs);
+    }
+    if (!float_type(x.hdt) || !float_type(x.wdt) || (x.bias != nullptr && !float_type(x.bdt))) {
+        return fail(PPO_ERR_INVALID, "%s: hidden, weight and bias dtypes must be f32/bf16/f16, got %d, %d, %d", op, x.hdt,
+                    x.wdt, x.bdt);
+    }
+    if (x.ldt != PPO_I32 && x.ldt != PPO_I64) return fail(PPO_ERR_INVALID, "%s: labels dtype %d is not i32/i64", op, x.ldt);
+    if (!(x.tau > 0.0) || !isfinite(x.tau)) {
+        return fail(PPO_ERR_INVALID, "%s: temperature must be finite and > 0, got %g", op, x.tau);
+    }
+    if (x.ent != PPO_ENTROPY_SCALED && x.ent != PPO_ENTROPY_RAW) {
+        return fail(PPO_ERR_INVALID, "%s: entropy_logits: expected 0 (scaled) or 1 (raw), got %d", op, x.ent);
+    }
+    if (x.n > 0 && (x.hidden == nullptr || x.weight == nullptr || x.labels == nullptr)) {
+        return fail(PPO_ERR_INVALID, "%s: NULL hidden, weight or labels", op);
+    }
+    return PPO_OK;
+}
+
+/* Tile shape and workspace layout of one call. */
+struct LinPlan {
+    int64_t rows, cols;          // R, C
+    int32_t gdt;                 // dtype of the logits GEMM operands
+    int32_t bwd_dt;              // dtype of the gradient GEMM operands (backward only)
+    bool h32, w32;               // hidden rows / weight chunk widened to f32 in the workspace
+    size_t off_flags, off_state, off_bias, off_h32, off_w32, off_tile, off_dz16, total;
+};
+
+/* Lays the workspace out for tile R×C. */
+void lay_out(LinPlan &p, const LinArgs &x, bool backward) {
+    size_t o = 0;
+    p.off_flags = o;
+    o += 256;
+    p.off_state = o;
+    o += backward ? 0 : align256((size_t)p.rows * PPO_LINEAR_STATE * 8);
+    p.off_bias = o;
+    o += x.bias != nullptr && x.bdt != PPO_F32 ? align256((size_t)x.v * 4) : 0;
+    p.off_h32 = o;
+    o += p.h32 ? align256((size_t)(p.rows * x.h * 4)) : 0;
+    p.off_w32 = o;
+    o += p.w32 ? align256((size_t)(p.cols * x.h * 4)) : 0;
+    p.off_tile = o;
+    o += align256((size_t)(p.rows * p.cols * 4));
+    p.off_dz16 = o;
+    o += backward && p.bwd_dt != PPO_F32 ? align256((size_t)(p.rows * p.cols * 2)) : 0;
+    p.total = o;
+}
+
+int32_t make_plan(const char *op, const LinArgs &x, bool backward, int32_t grad_gemm, int64_t budget, int64_t rows_chunk,
+                  int64_t vocab_chunk, LinPlan &p) {
+    if (budget <= 0) budget = LIN_DEFAULT_WORKSPACE;
+    p.gdt = x.hdt == x.wdt ? x.hdt : PPO_F32;
+    p.bwd_dt = backward && grad_gemm == 1 ? p.gdt : PPO_F32;
+    const bool f32_somewhere = p.gdt == PPO_F32 || (backward && p.bwd_dt == PPO_F32);
+    p.h32 = x.hdt != PPO_F32 && f32_somewhere;
+    p.w32 = x.wdt != PPO_F32 && f32_somewhere;
+    const int64_t n = x.n > 0 ? x.n : 1;
+    if (rows_chunk > 0 || vocab_chunk > 0) {
+        p.rows = rows_chunk > 0 ? (rows_chunk < n ? rows_chunk : n) : n;
+        p.cols = vocab_chunk > 0 ? (vocab_chunk < x.v ? vocab_chunk : x.v) : (x.v < 4096 ? x.v : 4096);
+        lay_out(p, x, backward);
+        return PPO_OK;
+    }
+    p.rows = n;
+    for (;;) {
+        // bytes = fixed(R) + C·per_col(R) (+ 256-byte roundings): the widest C that fits
+        const int64_t fixed = 256 + (backward ? 0 : p.rows * PPO_LINEAR_STATE * 8)
+                              + (x.bias != nullptr && x.bdt != PPO_F32 ? x.v * 4 : 0) + (p.h32 ? p.rows * x.h * 4 : 0)
+                              + 6 * 256;
+        const int64_t per_col = (p.w32 ? x.h * 4 : 0) + p.rows * 4 + (backward && p.bwd_dt != PPO_F32 ? p.rows * 2 : 0);
+        int64_t cols = budget > fixed ? (budget - fixed) / per_col : 0;
+        if (cols >= x.v) cols = x.v;
+        else if (cols >= 256) cols = cols / 128 * 128;
+        if (cols >= (x.v < LIN_MIN_COLS ? x.v : LIN_MIN_COLS) || (p.rows == 1 && cols >= 1)) {
+            p.cols = cols;
+            lay_out(p, x, backward);
+            return PPO_OK;
+        }
+        if (p.rows == 1) {
+            return fail(PPO_ERR_ALLOC, "%s: a workspace of %lld bytes cannot hold one row of a tile", op, (long long)budget);
+        }
+        p.rows = (p.rows + 1) / 2;
+    }
+}
+
+/* Synchronises the stream when a driver call leaves (also on an error path), before its scratch goes back to the
+ * pool: no kernel of the call may still use it. Declared after the Scratch, so it runs first. */
+struct SyncOnExit {
+    cudaStream_t s;
+    ~SyncOnExit() {
+        if (cudaStreamSynchronize(s) != cudaSuccess) cudaGetLastError();
+    }
+};
+
+unsigned lin_threads(int64_t cols) { return pick_threads(cols, 16, LIN_MAX_THREADS); }
+
+/* f32 bias in the workspace (or the caller's f32 bias); nullptr without bias. */
+int32_t bias_f32(const char *op, cudaStream_t s, const LinArgs &x, const LinPlan &p, char *ws, const float **out) {
+    *out = nullptr;
+    if (x.bias == nullptr) return PPO_OK;
+    if (x.bdt == PPO_F32) {
+        *out = static_cast<const float *>(x.bias);
+        return PPO_OK;
+    }
+    float *b = reinterpret_cast<float *>(ws + p.off_bias);
+    *out = b;
+    return widen(op, s, x.bias, x.bdt, 1, x.v, x.v, b, x.v);
+}
+
+/* The logits tile Z = H[r0 : r0+rows] · W[v0 : v0+cols]ᵀ + (no bias) → tile [rows, cols] f32. The widened hidden rows
+ * are made by the caller once per row block (h32_ready). */
+int32_t logits_tile(const char *op, cudaStream_t s, const LinArgs &x, const LinPlan &p, char *ws, int64_t r0,
+                    int64_t rows, int64_t v0, int64_t cols, const void **w_operand) {
+    const void *a = static_cast<const char *>(x.hidden) + r0 * x.hs * dsize(x.hdt);
+    int64_t lda = x.hs;
+    const void *b = static_cast<const char *>(x.weight) + v0 * x.h * dsize(x.wdt);
+    int32_t rc;
+    if (p.w32) {
+        float *w = reinterpret_cast<float *>(ws + p.off_w32);
+        if ((rc = widen(op, s, b, x.wdt, cols, x.h, x.h, w, x.h)) != PPO_OK) return rc;
+        if (w_operand) *w_operand = w;
+        if (p.gdt == PPO_F32) b = w;
+    } else if (w_operand) {
+        *w_operand = b;
+    }
+    if (p.gdt == PPO_F32 && p.h32) {
+        a = ws + p.off_h32;
+        lda = x.h;
+    }
+    return gemm(op, s, false, true, rows, cols, x.h, a, lda, b, x.h, p.gdt, 0.0f,
+                reinterpret_cast<float *>(ws + p.off_tile), cols);
+}
+
+/* Widens hidden rows [r0, r0 + rows) into the workspace when the plan says so. */
+int32_t hidden_rows_f32(const char *op, cudaStream_t s, const LinArgs &x, const LinPlan &p, char *ws, int64_t r0,
+                        int64_t rows) {
+    if (!p.h32) return PPO_OK;
+    return widen(op, s, static_cast<const char *>(x.hidden) + r0 * x.hs * dsize(x.hdt), x.hdt, rows, x.h, x.hs,
+                 reinterpret_cast<float *>(ws + p.off_h32), x.h);
+}
+
+const void *label_rows(const LinArgs &x, int64_t r0) {
+    return static_cast<const char *>(x.labels) + r0 * (x.ldt == PPO_I64 ? 8 : 4);
+}
+
+/* Takes cuBLAS's lock for a driver call on a GPU (a no-op in the emulator). */
+struct GemmLock {
+#ifndef SIMT_EMULATION
+    std::lock_guard<std::mutex> g{cublas().mu};
+#endif
+};
+
+int32_t lin_forward(const char *op, cudaStream_t s, const LinArgs &x, float *logprobs, float *entropy, float *saved,
+                    int64_t budget, int64_t rows_chunk, int64_t vocab_chunk, int64_t *used) {
+    LinPlan p;
+    int32_t rc = make_plan(op, x, false, 0, budget, rows_chunk, vocab_chunk, p);
+    if (rc != PPO_OK) return rc;
+    if (used) *used = (int64_t)p.total;
+    if (x.n == 0) return PPO_OK;
+    GemmLock lock;
+    Scratch scratch;
+    if ((rc = scratch.reserve(op, p.total)) != PPO_OK) return rc;
+    SyncOnExit drain{s};
+    char *ws = scratch.at<char>(0);
+    unsigned long long *flags = reinterpret_cast<unsigned long long *>(ws + p.off_flags);   // [0] labels, [1] ignored
+    PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(flags, 0xff, 4 * sizeof(unsigned long long), s));
+    const int li64 = x.ldt == PPO_I64;
+    {
+        const unsigned t = sweep_threads(x.n, 256);
+        SIMT_LAUNCH(lin_check_labels, dim3(grid_for(x.n, t)), dim3(t), 0, s, x.labels, li64, x.n, x.v, flags);
+        if ((rc = check_launch(op, "lin_check_labels")) != PPO_OK) return rc;
+    }
+    const float *bias = nullptr;
+    if ((rc = bias_f32(op, s, x, p, ws, &bias)) != PPO_OK) return rc;
+    const bool raw = x.ent == PPO_ENTROPY_RAW && x.tau != 1.0;
+    const float c2 = (float)(1.4426950408889634 / x.tau);
+    const double c = 1.0 / x.tau;
+    double *state = reinterpret_cast<double *>(ws + p.off_state);
+    float *tile = reinterpret_cast<float *>(ws + p.off_tile);
+    for (int64_t r0 = 0; r0 < x.n; r0 += p.rows) {
+        const int64_t rows = x.n - r0 < p.rows ? x.n - r0 : p.rows;
+        if (p.gdt == PPO_F32 && (rc = hidden_rows_f32(op, s, x, p, ws, r0, rows)) != PPO_OK) return rc;
+        const void *lab = label_rows(x, r0);
+        for (int64_t v0 = 0; v0 < x.v; v0 += p.cols) {
+            const int64_t cols = x.v - v0 < p.cols ? x.v - v0 : p.cols;
+            if ((rc = logits_tile(op, s, x, p, ws, r0, rows, v0, cols, nullptr)) != PPO_OK) return rc;
+            const float *bc = bias ? bias + v0 : nullptr;
+            const unsigned th = lin_threads(cols), nr = (unsigned)rows;
+            const int first = v0 == 0;
+            if (raw) {
+                if (bc) launch_update<true, true>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
+                else launch_update<true, false>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
+            } else {
+                if (bc) launch_update<false, true>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
+                else launch_update<false, false>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
+            }
+            if ((rc = check_launch(op, "lin_lse_update")) != PPO_OK) return rc;
+        }
+        SIMT_LAUNCH(lin_lse_finish, dim3(flat_grid(rows, 128)), dim3(128), 0, s, (const double *)state, rows, c,
+                    (int)raw, logprobs + r0, entropy ? entropy + r0 : nullptr, saved ? saved + 3 * r0 : nullptr,
+                    flags + 2);
+        if ((rc = check_launch(op, "lin_lse_finish")) != PPO_OK) return rc;
+    }
+    // one synchronisation: the label check (the scratch goes back to the pool after it)
+    return report_label_flag(op, flags, x.labels, x.ldt, x.v, s);
+}
+
+template <bool RAW, bool BIAS>
+void launch_backward_out(int32_t out16, unsigned rows, unsigned threads, cudaStream_t s, float *tile, int64_t cols,
+                         const float *bias, int64_t v0, int64_t v, const void *labels, int li64, const float *saved,
+                         const float *gl, const float *ge, float c2, float inv_tau, unsigned long long *flag, void *dz16) {
+    if (out16 == PPO_BF16) {
+        launch_backward<RAW, BIAS, PPO_BF16>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge,
+                                             c2, inv_tau, flag, dz16);
+    } else if (out16 == PPO_F16) {
+        launch_backward<RAW, BIAS, PPO_F16>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge,
+                                            c2, inv_tau, flag, dz16);
+    } else {
+        launch_backward<RAW, BIAS>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge, c2,
+                                   inv_tau, flag);
+    }
+}
+
+int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const float *saved, const float *grad_lp,
+                         const float *grad_ent, float *grad_hidden, float *grad_weight, float *grad_bias,
+                         int32_t accumulate, int32_t grad_gemm, int64_t budget, int64_t rows_chunk, int64_t vocab_chunk,
+                         int64_t *used) {
+    LinPlan p;
+    int32_t rc = make_plan(op, x, true, grad_gemm, budget, rows_chunk, vocab_chunk, p);
+    if (rc != PPO_OK) return rc;
+    if (used) *used = (int64_t)p.total;
+    if (!accumulate) {
+        if (grad_hidden) PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(grad_hidden, 0, (size_t)(x.n * x.h * 4), s));
+        if (grad_weight) PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(grad_weight, 0, (size_t)(x.v * x.h * 4), s));
+        if (grad_bias) PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(grad_bias, 0, (size_t)(x.v * 4), s));
+    }
+    if (x.n == 0 || (grad_hidden == nullptr && grad_weight == nullptr && grad_bias == nullptr)) return sync(op, s);
+    GemmLock lock;
+    Scratch scratch;
+    if ((rc = scratch.reserve(op, p.total)) != PPO_OK) return rc;
+    SyncOnExit drain{s};
+    char *ws = scratch.at<char>(0);
+    unsigned long long *flags = reinterpret_cast<unsigned long long *>(ws + p.off_flags);
+    PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(flags, 0xff, 4 * sizeof(unsigned long long), s));
+    const int li64 = x.ldt == PPO_I64;
+    {
+        const unsigned t = sweep_threads(x.n, 256);
+        SIMT_LAUNCH(lin_check_labels, dim3(grid_for(x.n, t)), dim3(t), 0, s, x.labels, li64, x.n, x.v, flags);
+        if ((rc = check_launch(op, "lin_check_labels")) != PPO_OK) return rc;
+    }
+    const float *bias = nullptr;
+    if ((rc = bias_f32(op, s, x, p, ws, &bias)) != PPO_OK) return rc;
+    const bool raw = x.ent == PPO_ENTROPY_RAW && x.tau != 1.0 && grad_ent != nullptr;
+    const float c2 = (float)(1.4426950408889634 / x.tau), inv_tau = (float)(1.0 / x.tau);
+    float *tile = reinterpret_cast<float *>(ws + p.off_tile);
+    void *dz16 = ws + p.off_dz16;
+    const int32_t out16 = p.bwd_dt == PPO_F32 ? NO_OUT16 : p.bwd_dt;
+    for (int64_t r0 = 0; r0 < x.n; r0 += p.rows) {
+        const int64_t rows = x.n - r0 < p.rows ? x.n - r0 : p.rows;
+        if ((rc = hidden_rows_f32(op, s, x, p, ws, r0, rows)) != PPO_OK) return rc;
+        const void *lab = label_rows(x, r0);
+        // the gradient GEMMs' hidden operand: the rows as they are (same dtype as dZ) or their f32 copy
+        const void *h_op = p.bwd_dt == PPO_F32 && p.h32 ? (const void *)(ws + p.off_h32)
+                                                         : static_cast<const char *>(x.hidden) + r0 * x.hs * dsize(x.hdt);
+        const int64_t h_ld = p.bwd_dt == PPO_F32 && p.h32 ? x.h : x.hs;
+        for (int64_t v0 = 0; v0 < x.v; v0 += p.cols) {
+            const int64_t cols = x.v - v0 < p.cols ? x.v - v0 : p.cols;
+            const void *w_any = nullptr;
+            if ((rc = logits_tile(op, s, x, p, ws, r0, rows, v0, cols, &w_any)) != PPO_OK) return rc;
+            // w_any: the f32 copy when w32, else the weight chunk itself
+            const float *bc = bias ? bias + v0 : nullptr;
+            const unsigned th = lin_threads(cols), nr = (unsigned)rows;
+            const float *sv = saved + 3 * r0, *gl = grad_lp + r0, *ge = grad_ent ? grad_ent + r0 : nullptr;
+            if (raw) {
+                if (bc) launch_backward_out<true, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
+                else launch_backward_out<true, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
+            } else {
+                if (bc) launch_backward_out<false, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
+                else launch_backward_out<false, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
+            }
+            if ((rc = check_launch(op, "lin_backward")) != PPO_OK) return rc;
+            if (grad_bias != nullptr) {
+                const unsigned t = sweep_threads(cols, 256);
+                SIMT_LAUNCH(lin_colsum, dim3(flat_grid(cols, t)), dim3(t), 0, s, (const float *)tile, rows, cols, cols,
+                            grad_bias + v0);
+                if ((rc = check_launch(op, "lin_colsum")) != PPO_OK) return rc;
+            }
+            const void *dz = p.bwd_dt == PPO_F32 ? (const void *)tile : dz16;
+            const void *w_op = p.bwd_dt == PPO_F32 ? w_any
+                                                   : static_cast<const char *>(x.weight) + v0 * x.h * dsize(x.wdt);
+            if (grad_hidden != nullptr) {   // grad_hidden[R] += dZ [rows, cols] · W_C [cols, H]
+                if ((rc = gemm(op, s, false, false, rows, x.h, cols, dz, cols, w_op, x.h, p.bwd_dt, 1.0f,
+                               grad_hidden + r0 * x.h, x.h)) != PPO_OK) return rc;
+            }
+            if (grad_weight != nullptr) {   // grad_weight[C] += dZᵀ [cols, rows] · H_R [rows, H]
+                if ((rc = gemm(op, s, true, false, cols, x.h, rows, dz, cols, h_op, h_ld, p.bwd_dt, 1.0f,
+                               grad_weight + v0 * x.h, x.h)) != PPO_OK) return rc;
+            }
+        }
+    }
+    return report_label_flag(op, flags, x.labels, x.ldt, x.v, s);
+}
+
+}  // namespace
+
+extern "C" int32_t ppo_linear_token_logprobs(void *ctx, const void *hidden, int32_t hidden_dtype, int64_t n, int64_t h,
+                                             int64_t hidden_stride, const void *weight, int32_t weight_dtype, int64_t v,
+                                             const void *bias, int32_t bias_dtype, const void *labels,
+                                             int32_t label_dtype, double temperature, int32_t entropy_logits,
+                                             float *logprobs, float *entropy, float *saved, int64_t workspace_bytes,
+                                             int64_t rows_chunk, int64_t vocab_chunk, int64_t *workspace_used) {
+    const char *op = "linear_token_logprobs";
+    LinArgs x{hidden, hidden_dtype, n, h, hidden_stride, weight, weight_dtype, v, bias, bias_dtype, labels, label_dtype,
+              temperature, entropy_logits};
+    int32_t rc = check_args(op, x);
+    if (rc != PPO_OK) return rc;
+    if (n > 0 && logprobs == nullptr) return fail(PPO_ERR_INVALID, "%s: NULL logprobs", op);
+    return lin_forward(op, static_cast<cudaStream_t>(ctx), x, logprobs, entropy, saved, workspace_bytes, rows_chunk,
+                       vocab_chunk, workspace_used);
+}
+
+extern "C" int32_t ppo_linear_token_logprobs_backward(
+    void *ctx, const void *hidden, int32_t hidden_dtype, int64_t n, int64_t h, int64_t hidden_stride,
+    const void *weight, int32_t weight_dtype, int64_t v, const void *bias, int32_t bias_dtype, const void *labels,
+    int32_t label_dtype, const float *saved, const float *grad_logprobs, const float *grad_entropy, double temperature,
+    int32_t entropy_logits, float *grad_hidden, float *grad_weight, float *grad_bias, int32_t accumulate,
+    int32_t grad_gemm, int64_t workspace_bytes, int64_t rows_chunk, int64_t vocab_chunk, int64_t *workspace_used) {
+    const char *op = "linear_token_logprobs_backward";
+    LinArgs x{hidden, hidden_dtype, n, h, hidden_stride, weight, weight_dtype, v, bias, bias_dtype, labels, label_dtype,
+              temperature, entropy_logits};
+    int32_t rc = check_args(op, x);
+    if (rc != PPO_OK) return rc;
+    if (grad_gemm != 0 && grad_gemm != 1) {
+        return fail(PPO_ERR_INVALID, "%s: grad_gemm: expected 0 (f32) or 1 (input dtype), got %d", op, grad_gemm);
+    }
+    if (n > 0 && (saved == nullptr || grad_logprobs == nullptr)) return fail(PPO_ERR_INVALID, "%s: NULL saved or grad_logprobs", op);
+    return lin_backward_all(op, static_cast<cudaStream_t>(ctx), x, saved, grad_logprobs, grad_entropy, grad_hidden,
+                            grad_weight, grad_bias, accumulate, grad_gemm, workspace_bytes, rows_chunk, vocab_chunk,
+                            workspace_used);
 }

@@ -47,6 +47,32 @@ int32_t ppo_cuda_stream_synchronize(void *stream);
 /* 1 for the emulator build (libppo_cuda_sim.so), 0 for the real CUDA build. */
 int32_t ppo_cuda_is_emulator(void);
 
+/* ---- linear_token_logprobs end to end on device memory (the op of dev.ppoengine.kernels.LinearTokenLogprobs; the
+ * tile steps of ppo_kernels.h plus the GEMMs: cuBLAS, loaded at the first call (PPO_CUBLAS = path overrides the
+ * search), on a GPU; a plain reference GEMM in the emulator). Stream-ordered on ctx (a cudaStream_t), one
+ * synchronisation at the end (the label check). Dtypes are PPO_* codes.
+ *   hidden [n, h] f32/bf16/f16, row stride hidden_stride elements; weight [v, h] dense; bias [v] or NULL (bias_dtype
+ *   ignored then); labels [n] i32/i64; logprobs, entropy [n] f32 (entropy NULL = not wanted); saved [n, 3] f32 or NULL.
+ *   workspace_bytes: the most device scratch the call may take (0 = 1 GiB); rows_chunk / vocab_chunk: a fixed tile
+ *   shape instead (0 = chosen from the budget); workspace_used (nullable): the bytes the tile plan takes.
+ * Backward: grad_entropy, grad_hidden ([n, h] dense f32), grad_weight ([v, h] f32), grad_bias ([v] f32) nullable;
+ *   accumulate = 1 adds to them, 0 overwrites; grad_gemm = 0: the gradient GEMMs take d loss/d logits in f32 (exact),
+ *   1: rounded to the input dtype when hidden and weight share a 16-bit dtype (tensor cores; autograd's numerics). */
+int32_t ppo_linear_token_logprobs(void *ctx, const void *hidden, int32_t hidden_dtype, int64_t n, int64_t h,
+                                  int64_t hidden_stride, const void *weight, int32_t weight_dtype, int64_t v,
+                                  const void *bias, int32_t bias_dtype, const void *labels, int32_t label_dtype,
+                                  double temperature, int32_t entropy_logits, float *logprobs, float *entropy,
+                                  float *saved, int64_t workspace_bytes, int64_t rows_chunk, int64_t vocab_chunk,
+                                  int64_t *workspace_used);
+int32_t ppo_linear_token_logprobs_backward(void *ctx, const void *hidden, int32_t hidden_dtype, int64_t n, int64_t h,
+                                           int64_t hidden_stride, const void *weight, int32_t weight_dtype, int64_t v,
+                                           const void *bias, int32_t bias_dtype, const void *labels,
+                                           int32_t label_dtype, const float *saved, const float *grad_logprobs,
+                                           const float *grad_entropy, double temperature, int32_t entropy_logits,
+                                           float *grad_hidden, float *grad_weight, float *grad_bias,
+                                           int32_t accumulate, int32_t grad_gemm, int64_t workspace_bytes,
+                                           int64_t rows_chunk, int64_t vocab_chunk, int64_t *workspace_used);
+
 #ifdef __cplusplus
 }
 #endif

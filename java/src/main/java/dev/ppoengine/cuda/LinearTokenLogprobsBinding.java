@@ -11,7 +11,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * FFM binding of the linear_token_logprobs tile steps of {@code cuda-kernels/linear_token_logprobs.cu} (the same C
+ * FFM binding of the linear_token_logprobs driver ({@code ppo_linear_token_logprobs[_backward]} of ppo_cuda.h: the
+ * whole op on device memory with its GEMMs), of the tile steps of {@code cuda-kernels/linear_token_logprobs.cu} (the same C
  * symbols as native/include/ppo_kernels.h's "linear_token_logprobs tile steps", on device pointers with a
  * cudaStream_t as ctx) and of {@code ppo_linear_sgemm}, the library's plain reference GEMM. One handle per symbol, built
  * once per runtime; a non-zero status becomes an exception through {@link CudaRuntime#check} (the library's message).
@@ -20,7 +21,7 @@ final class LinearTokenLogprobsBinding {
     private static final MemoryLayout A = ADDRESS, I = JAVA_INT, J = JAVA_LONG, D = JAVA_DOUBLE, F = JAVA_FLOAT;
 
     private final CudaRuntime runtime;
-    private final MethodHandle lseUpdate, lseFinish, chunkBackward, toF32, sgemm;
+    private final MethodHandle lseUpdate, lseFinish, chunkBackward, toF32, sgemm, forward, backward;
 
     LinearTokenLogprobsBinding(CudaRuntime runtime) {
         this.runtime = runtime;
@@ -39,6 +40,58 @@ final class LinearTokenLogprobsBinding {
         toF32 = PpoKernelsBinding.handle(l, lib, "linear_to_f32", I, A, A, I, J, J, J, A, J);
         // ppo_linear_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         sgemm = PpoKernelsBinding.handle(l, lib, "ppo_linear_sgemm", I, A, I, I, J, J, J, F, A, J, A, J, F, A, J);
+        // ppo_linear_token_logprobs(ctx, hidden, hidden_dtype, n, h, hidden_stride, weight, weight_dtype, v, bias,
+        //     bias_dtype, labels, label_dtype, temperature, entropy_logits, logprobs, entropy, saved,
+        //     workspace_bytes, rows_chunk, vocab_chunk, workspace_used)
+        forward = PpoKernelsBinding.handle(l, lib, "ppo_linear_token_logprobs", I,
+                A, A, I, J, J, J, A, I, J, A, I, A, I, D, I, A, A, A, J, J, J, A);
+        // ppo_linear_token_logprobs_backward(ctx, hidden, hidden_dtype, n, h, hidden_stride, weight, weight_dtype, v,
+        //     bias, bias_dtype, labels, label_dtype, saved, grad_logprobs, grad_entropy, temperature, entropy_logits,
+        //     grad_hidden, grad_weight, grad_bias, accumulate, grad_gemm, workspace_bytes, rows_chunk, vocab_chunk,
+        //     workspace_used)
+        backward = PpoKernelsBinding.handle(l, lib, "ppo_linear_token_logprobs_backward", I,
+                A, A, I, J, J, J, A, I, J, A, I, A, I, A, A, A, D, I, A, A, A, I, I, J, J, J, A);
+    }
+
+    /** The inputs of one driver call: device (or emulator host) pointers, PPO_* dtype codes, sizes. */
+    record Inputs(MemorySegment hidden, int hiddenDtype, long n, long h, long hiddenStride, MemorySegment weight,
+                  int weightDtype, long v, MemorySegment bias, int biasDtype, MemorySegment labels, int labelDtype) {}
+
+    /** Tile plan of one call: workspace budget (0 = 1 GiB), fixed tile shape (0 = from the budget). */
+    record Plan(long workspaceBytes, long rowsChunk, long vocabChunk) {}
+
+    /** ppo_linear_token_logprobs; returns the workspace bytes the call's tile plan took. */
+    long forward(MemorySegment ctx, Inputs x, double temperature, int entropyLogits, MemorySegment logprobs,
+                 MemorySegment entropy, MemorySegment saved, Plan plan, MemorySegment usedOut) {
+        int st;
+        try {
+            st = (int) forward.invokeExact(ctx, x.hidden(), x.hiddenDtype(), x.n(), x.h(), x.hiddenStride(), x.weight(),
+                    x.weightDtype(), x.v(), x.bias(), x.biasDtype(), x.labels(), x.labelDtype(), temperature,
+                    entropyLogits, logprobs, entropy, saved, plan.workspaceBytes(), plan.rowsChunk(),
+                    plan.vocabChunk(), usedOut);
+        } catch (Throwable t) {
+            throw PpoKernelsBinding.rethrow(t);
+        }
+        runtime.check(st, "linear_token_logprobs");
+        return usedOut.get(JAVA_LONG, 0);
+    }
+
+    /** ppo_linear_token_logprobs_backward; returns the workspace bytes the call's tile plan took. */
+    long backward(MemorySegment ctx, Inputs x, MemorySegment saved, MemorySegment gradLogprobs,
+                  MemorySegment gradEntropy, double temperature, int entropyLogits, MemorySegment gradHidden,
+                  MemorySegment gradWeight, MemorySegment gradBias, boolean accumulate, int gradGemm, Plan plan,
+                  MemorySegment usedOut) {
+        int st;
+        try {
+            st = (int) backward.invokeExact(ctx, x.hidden(), x.hiddenDtype(), x.n(), x.h(), x.hiddenStride(),
+                    x.weight(), x.weightDtype(), x.v(), x.bias(), x.biasDtype(), x.labels(), x.labelDtype(), saved,
+                    gradLogprobs, gradEntropy, temperature, entropyLogits, gradHidden, gradWeight, gradBias,
+                    accumulate ? 1 : 0, gradGemm, plan.workspaceBytes(), plan.rowsChunk(), plan.vocabChunk(), usedOut);
+        } catch (Throwable t) {
+            throw PpoKernelsBinding.rethrow(t);
+        }
+        runtime.check(st, "linear_token_logprobs_backward");
+        return usedOut.get(JAVA_LONG, 0);
     }
 
     void linear_lse_update(MemorySegment ctx, MemorySegment tile, long rows, long cols, long ld, MemorySegment bias,

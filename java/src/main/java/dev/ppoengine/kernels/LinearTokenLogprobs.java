@@ -35,18 +35,20 @@ import java.util.Locale;
  * expected and the actual value) and then calls the backend's {@code *Impl}, which may assume consistent shapes,
  * accepted dtypes, in-range labels and valid options. Backends: {@code reference}
  * ({@code dev.ppoengine.reference.LinearTokenLogprobsReference}, f64, the oracle), {@code cpu}
- * ({@code dev.ppoengine.cpu.LinearTokenLogprobsCpu}: OpenBLAS tiles + the native fold) and {@code cuda-sim}
- * ({@code dev.ppoengine.cuda.LinearTokenLogprobsCudaSim}: the CUDA tile kernels on the simt emulator, small shapes);
- * see {@link #create}.
+ * ({@code dev.ppoengine.cpu.LinearTokenLogprobsCpu}: OpenBLAS tiles + the native fold), {@code cuda}
+ * ({@code dev.ppoengine.cuda.LinearTokenLogprobsCuda}: cuBLAS tiles + the CUDA tile kernels, one library call per
+ * direction; device tensors, or host tensors staged through device memory) and {@code cuda-sim}
+ * ({@code dev.ppoengine.cuda.LinearTokenLogprobsCudaSim}: the same driver and kernels on the simt emulator, small
+ * shapes); see {@link #create}.
  */
 public abstract class LinearTokenLogprobs implements AutoCloseable {
 
     /** Accepted dtypes of hidden, weight and bias. */
     public static final EnumSet<DType> FLOAT_TYPES = EnumSet.of(DType.F32, DType.BF16, DType.F16);
 
-    private static final List<String> NAMES = List.of("reference", "cpu", "cuda-sim");
+    private static final List<String> NAMES = List.of("reference", "cpu", "cuda-sim", "cuda");
 
-    /** Backend name: reference, cpu or cuda-sim. */
+    /** Backend name: reference, cpu, cuda-sim or cuda. */
     public abstract String name();
 
     /**
@@ -60,9 +62,10 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
         Checks.output("logprobs", logprobs, labels.shape());
         if (entropy != null) Checks.output("entropy", entropy, labels.shape());
         if (saved != null) Checks.output("saved", saved, nhv[0], 3);
-        host("logprobs", logprobs);
-        host("entropy", entropy);
-        host("saved", saved);
+        Tensor[] all = {hidden, weight, bias, labels, logprobs, entropy, saved};
+        String[] names = {"hidden", "weight", "bias", "labels", "logprobs", "entropy", "saved"};
+        location(all, names);
+        if (!hidden.isDevice()) Checks.labelRange(labels, nhv[2]);
         forwardImpl(hidden, weight, bias, labels, options, logprobs, entropy, saved);
     }
 
@@ -82,12 +85,11 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
         if (gradHidden != null) Checks.output("grad_hidden", gradHidden, hidden.shape());
         if (gradWeight != null) Checks.output("grad_weight", gradWeight, nhv[2], nhv[1]);
         if (gradBias != null) Checks.output("grad_bias", gradBias, nhv[2]);
-        host("saved", saved);
-        host("grad_logprobs", gradLogprobs);
-        host("grad_entropy", gradEntropy);
-        host("grad_hidden", gradHidden);
-        host("grad_weight", gradWeight);
-        host("grad_bias", gradBias);
+        Tensor[] all = {hidden, weight, bias, labels, saved, gradLogprobs, gradEntropy, gradHidden, gradWeight, gradBias};
+        String[] names = {"hidden", "weight", "bias", "labels", "saved", "grad_logprobs", "grad_entropy", "grad_hidden",
+                "grad_weight", "grad_bias"};
+        location(all, names);
+        if (!hidden.isDevice()) Checks.labelRange(labels, nhv[2]);
         backwardImpl(hidden, weight, bias, labels, saved, gradLogprobs, gradEntropy, options, gradHidden, gradWeight,
                 gradBias, accumulate);
     }
@@ -111,9 +113,6 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
         Checks.dtype("hidden", hidden, FLOAT_TYPES);
         Checks.dtype("weight", weight, FLOAT_TYPES);
         Checks.dtype("labels", labels, Checks.LABEL_TYPES);
-        host("hidden", hidden);
-        host("weight", weight);
-        host("labels", labels);
         if (hidden.rank() < 2) {
             throw new IllegalArgumentException("hidden: expected rank >= 2 ([N, H] or [B, T, H]), got shape "
                     + hidden.shapeString());
@@ -130,34 +129,48 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
         if (bias != null) {
             Checks.dtype("bias", bias, FLOAT_TYPES);
             Checks.shape("bias", bias, v);
-            host("bias", bias);
         }
         long[] hs = hidden.shape();
         Checks.shape("labels", labels, Arrays.copyOf(hs, hs.length - 1));
         Checks.dense("labels", labels);
-        Checks.labelRange(labels, v);
         return new long[] {hidden.rows(), h, v};
     }
 
-    private static void host(String name, Tensor t) {
-        if (t != null && t.isDevice()) {
-            throw new IllegalArgumentException(name + ": linear_token_logprobs runs on host memory (reference, cpu, cuda-sim), "
-                    + "got a device tensor");
+    /**
+     * Whether this backend takes device tensors ({@link Tensor#device}) besides host tensors (cuda, cuda-sim); the
+     * others take host memory only.
+     */
+    protected boolean takesDeviceTensors() {
+        return false;
+    }
+
+    /** Every tensor of a call in the same memory as hidden (the first), and device memory only where it is taken. */
+    private void location(Tensor[] all, String[] names) {
+        boolean device = all[0].isDevice();
+        if (device && !takesDeviceTensors()) {
+            throw new IllegalArgumentException("hidden: the " + name() + " backend of linear_token_logprobs runs on host "
+                    + "memory, got a device tensor");
+        }
+        for (int i = 1; i < all.length; i++) {
+            if (all[i] != null && all[i].isDevice() != device) {
+                throw new IllegalArgumentException(names[i] + ": expected " + (device ? "device" : "host")
+                        + " memory like hidden, got a " + (all[i].isDevice() ? "device" : "host") + " tensor");
+            }
         }
     }
 
     // ------------------------------------------------------------------ backends
 
-    /** The backends of this op: reference, cpu, cuda-sim. */
+    /** The backends of this op: reference, cpu, cuda-sim, cuda. */
     public static List<String> names() {
         return NAMES;
     }
 
     /**
-     * The implementation for a backend name: {@code reference}, {@code cpu}, {@code cuda-sim}, or {@code auto} (cpu
-     * when the native CPU library loads, else reference; never the slow emulator). Any other name (cuda) is an
-     * IllegalArgumentException naming the ones that exist; cpu or cuda-sim that cannot load here is one carrying the
-     * reason.
+     * The implementation for a backend name: {@code reference}, {@code cpu}, {@code cuda-sim}, {@code cuda}, or
+     * {@code auto} (cpu when the native CPU library loads, else reference: auto serves host tensors, and never picks
+     * the slow emulator or a GPU that would need every operand copied over). Any other name is an
+     * IllegalArgumentException naming the ones that exist; a backend that cannot load here is one carrying the reason.
      */
     public static LinearTokenLogprobs create(String backend) {
         String n = backend == null ? "auto" : backend.trim().toLowerCase(Locale.ROOT);
@@ -173,6 +186,11 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
                 String why = unavailableReason("cuda-sim");
                 if (why != null) throw new IllegalArgumentException("backend cuda-sim unavailable for linear_token_logprobs: " + why);
                 yield "dev.ppoengine.cuda.LinearTokenLogprobsCudaSim";
+            }
+            case "cuda" -> {
+                String why = unavailableReason("cuda");
+                if (why != null) throw new IllegalArgumentException("backend cuda unavailable for linear_token_logprobs: " + why);
+                yield "dev.ppoengine.cuda.LinearTokenLogprobsCuda";
             }
             default -> throw new IllegalArgumentException("linear_token_logprobs: backend '" + backend
                     + "' has no implementation of this op; expected one of " + NAMES + " or auto");

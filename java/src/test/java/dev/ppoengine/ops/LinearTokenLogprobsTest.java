@@ -564,7 +564,7 @@ class LinearTokenLogprobsTest {
                 p.gradLogprobs, null, o, Tensor.allocate(arena, DType.BF16, 4, 3), null, null, false));
         expectBad("grad_logprobs: expected shape [4]", () -> ref.backward(p.hidden, p.weight, null, p.labels, saved,
                 f32(5), null, o, f32(4, 3), null, null, false));
-        expectBad("has no implementation of this op", () -> LinearTokenLogprobs.create("cuda"));
+        expectBad("has no implementation of this op", () -> LinearTokenLogprobs.create("tpu"));
         expectBad("expected a dense tensor", () -> ref.forward(p.hidden, Tensor.strided(f32(6, 5).segment(), DType.F32,
                 5, 6, 3), null, p.labels, o, lp, null, null));
     }
@@ -580,7 +580,7 @@ class LinearTokenLogprobsTest {
         String auto = LinearTokenLogprobs.create("auto").name();
         boolean cpuHere = Backends.statuses().stream().anyMatch(s -> s.name().equals("cpu") && s.available());
         assertEquals(cpuHere ? "cpu" : "reference", auto);
-        assertEquals(List.of("reference", "cpu", "cuda-sim"), LinearTokenLogprobs.names());
+        assertEquals(List.of("reference", "cpu", "cuda-sim", "cuda"), LinearTokenLogprobs.names());
         boolean simHere = Backends.statuses().stream().anyMatch(s -> s.name().equals("cuda-sim") && s.available());
         if (simHere) {
             try (LinearTokenLogprobs sim = LinearTokenLogprobs.create("cuda-sim")) {
