@@ -230,15 +230,15 @@ __global__ void lin_lse_finish(const double *__restrict__ state, int64_t rows, d
 }
 
 /* Backward: tile row → d loss/d z in place (each element read, then written by the same thread). OUT16 = PPO_BF16 or
- * PPO_F16 also stores dz rounded to that type into dz16 (row stride cols: the operand of 16-bit gradient GEMMs);
- * NO_OUT16 stores nothing else. */
+ * PPO_F16 also stores dz rounded to that type into dz16 (row stride cols: the operand of 16-bit gradient GEMMs), and
+ * then writes the f32 dz back only when keep_f32 (grad_bias sums it); NO_OUT16 stores nothing else. */
 constexpr int NO_OUT16 = -1;
 template <bool RAW, bool BIAS, int OUT16>
 __global__ void __launch_bounds__(LIN_MAX_THREADS)
 lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bias, int64_t v0, int64_t v,
              const void *__restrict__ labels, int label_i64, const float *__restrict__ saved,
              const float *__restrict__ grad_lp, const float *__restrict__ grad_ent, float c2, float inv_tau,
-             unsigned long long *__restrict__ bad_row, void *__restrict__ dz16) {
+             unsigned long long *__restrict__ bad_row, void *__restrict__ dz16, int keep_f32) {
     const int64_t row = blockIdx.x;
     const int tid = threadIdx.x, nt = blockDim.x;
     float *z = tile + row * ld;
@@ -264,8 +264,12 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
                 d -= p > 0.0f ? h * p * (x * inv_tau - mean) * inv_tau : 0.0f;   // q = p for the scaled logits
             }
         }
-        z[j] = d;
-        if constexpr (OUT16 != NO_OUT16) Elem<OUT16>::store(d16, j, d);
+        if constexpr (OUT16 != NO_OUT16) {
+            Elem<OUT16>::store(d16, j, d);
+            if (keep_f32) z[j] = d;
+        } else {
+            z[j] = d;
+        }
     }
 }
 
@@ -350,10 +354,10 @@ template <bool RAW, bool BIAS, int OUT16 = NO_OUT16>
 void launch_backward(unsigned rows, unsigned threads, cudaStream_t s, float *tile, int64_t cols, int64_t ld,
                      const float *bias, int64_t v0, int64_t v, const void *labels, int label_i64, const float *saved,
                      const float *grad_lp, const float *grad_ent, float c2, float inv_tau, unsigned long long *flag,
-                     void *dz16 = nullptr) {
+                     void *dz16 = nullptr, int keep_f32 = 1) {
     auto kernel = lin_backward<RAW, BIAS, OUT16>;
     SIMT_LAUNCH(kernel, dim3(rows), dim3(threads), 0, s, tile, cols, ld, bias, v0, v, labels, label_i64, saved, grad_lp,
-                grad_ent, c2, inv_tau, flag, dz16);
+                grad_ent, c2, inv_tau, flag, dz16, keep_f32);
 }
 
 }  // namespace
@@ -942,13 +946,14 @@ int32_t lin_forward(const char *op, cudaStream_t s, const LinArgs &x, float *log
 template <bool RAW, bool BIAS>
 void launch_backward_out(int32_t out16, unsigned rows, unsigned threads, cudaStream_t s, float *tile, int64_t cols,
                          const float *bias, int64_t v0, int64_t v, const void *labels, int li64, const float *saved,
-                         const float *gl, const float *ge, float c2, float inv_tau, unsigned long long *flag, void *dz16) {
+                         const float *gl, const float *ge, float c2, float inv_tau, unsigned long long *flag, void *dz16,
+                         int keep_f32) {
     if (out16 == PPO_BF16) {
         launch_backward<RAW, BIAS, PPO_BF16>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge,
-                                             c2, inv_tau, flag, dz16);
+                                             c2, inv_tau, flag, dz16, keep_f32);
     } else if (out16 == PPO_F16) {
         launch_backward<RAW, BIAS, PPO_F16>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge,
-                                            c2, inv_tau, flag, dz16);
+                                            c2, inv_tau, flag, dz16, keep_f32);
     } else {
         launch_backward<RAW, BIAS>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge, c2,
                                    inv_tau, flag);
@@ -989,6 +994,7 @@ int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const
     float *tile = reinterpret_cast<float *>(ws + p.off_tile);
     void *dz16 = ws + p.off_dz16;
     const int32_t out16 = p.bwd_dt == PPO_F32 ? NO_OUT16 : p.bwd_dt;
+    const int keep = grad_bias != nullptr;   // with a 16-bit dZ, the f32 one is only needed for grad_bias's sums
     for (int64_t r0 = 0; r0 < x.n; r0 += p.rows) {
         const int64_t rows = x.n - r0 < p.rows ? x.n - r0 : p.rows;
         if ((rc = hidden_rows_f32(op, s, x, p, ws, r0, rows)) != PPO_OK) return rc;
@@ -1006,11 +1012,11 @@ int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const
             const unsigned th = lin_threads(cols), nr = (unsigned)rows;
             const float *sv = saved + 3 * r0, *gl = grad_lp + r0, *ge = grad_ent ? grad_ent + r0 : nullptr;
             if (raw) {
-                if (bc) launch_backward_out<true, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
-                else launch_backward_out<true, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
+                if (bc) launch_backward_out<true, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
+                else launch_backward_out<true, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
             } else {
-                if (bc) launch_backward_out<false, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
-                else launch_backward_out<false, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16);
+                if (bc) launch_backward_out<false, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
+                else launch_backward_out<false, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
             }
             if ((rc = check_launch(op, "lin_backward")) != PPO_OK) return rc;
             if (grad_bias != nullptr) {

@@ -6,6 +6,7 @@
  * Usage (inside the bundle): java --enable-native-access=ALL-UNNAMED -cp 'classes:test-classes:lib/*:launcher' GpuCheck
  *        [--quick]            CudaDeviceTest only (a minute) instead of every op test class with the cuda backend
  *        [--backend cuda-sim] dry run of the bundle on a machine without a GPU: requires the emulator's cases instead
+ *        [--class NAME]       only that test class (e.g. dev.ppoengine.ops.LinearTokenLogprobsDeviceTest)
  */
 
 import dev.ppoengine.cuda.CudaProvider;
@@ -47,7 +48,10 @@ public final class GpuCheck {
                 + ", sm_" + rt.computeCapability(0) + ", " + rt.multiprocessors(0) + " SMs; library " + rt.path());
 
         LauncherDiscoveryRequestBuilder b = LauncherDiscoveryRequestBuilder.request();
-        if (quick) {
+        int ci = a.indexOf("--class");
+        if (ci >= 0 && ci + 1 < a.size()) {
+            b.selectors(DiscoverySelectors.selectClass(a.get(ci + 1)));
+        } else if (quick) {
             b.selectors(DiscoverySelectors.selectClass("dev.ppoengine.cuda.CudaDeviceTest"));
         } else {
             b.selectors(DiscoverySelectors.selectPackage("dev.ppoengine.ops"),

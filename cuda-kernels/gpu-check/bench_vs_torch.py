@@ -48,6 +48,11 @@ def bind(path):
         "policy_loss": (I32, [P, P, P, P, P, I32, I64, I64, P, P, P]),
         "value_loss": (I32, [P, P, P, P, P, I32, I64, I64, P, P, P]),
         "ppo_loss": (I32, [P, P, P, P, P, P, P, P, P, I32, I32, P, I64, I64, P, P, F64, F64, P, P, P, P]),
+        # ppo_cuda.h: the linear_token_logprobs driver
+        "ppo_linear_token_logprobs": (I32, [P, P, I32, I64, I64, I64, P, I32, I64, P, I32, P, I32, F64, I32,
+                                            P, P, P, I64, I64, I64, P]),
+        "ppo_linear_token_logprobs_backward": (I32, [P, P, I32, I64, I64, I64, P, I32, I64, P, I32, P, I32, P, P, P,
+                                                     F64, I32, P, P, P, I32, I32, I64, I64, I64, P]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)

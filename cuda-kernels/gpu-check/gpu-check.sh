@@ -8,7 +8,8 @@
 #   gpu-check.sh run [DIR]      on the GPU machine (driver, python3 with torch): runs the cuda backend test suite
 #                               (every op test class with the "cuda" backend + CudaDeviceTest) with the bundled
 #                               runtime, then the benchmark table of each kernel against PyTorch eager (bench.md).
-#                               QUICK=1: CudaDeviceTest only and smaller benchmark sizes. Exit status 0 = passed.
+#                               QUICK=1: CudaDeviceTest only and smaller benchmark sizes; SWEEP=1: also time fixed
+#                               linear_token_logprobs tile shapes. Exit status 0 = passed.
 #                               DRY_RUN=1 (no GPU needed): the same suite on the cuda-sim emulator, no benchmark —
 #                               checks the bundle itself.
 set -euo pipefail
@@ -54,7 +55,7 @@ bundle)
     say "jlink runtime with $modules"
     "$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-java-debug-attributes --strip-native-debug-symbols=exclude-debuginfo-files \
         --no-man-pages --no-header-files --compress=zip-9 --output "$dir/jdk"
-    cp "$here/gpu-check.sh" "$here/bench_vs_torch.py" "$dir/"
+    cp "$here/gpu-check.sh" "$here/bench_vs_torch.py" "$here/bench_linear.py" "$dir/"
     say "bundle ready: $dir ($(du -sh "$dir" | cut -f1)); on the GPU machine: $dir/gpu-check.sh run $dir"
     ;;
 run)
@@ -62,6 +63,12 @@ run)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/[gpu-check] GPU: /' || true
     cp="$dir/classes:$dir/test-classes:$dir/lib/*:$dir/launcher"
     status=0
+    # linear_token_logprobs loads cuBLAS at run time: point it at the toolkit's or the Python wheel's copy if the
+    # loader does not find one by its soname.
+    if [ -z "${PPO_CUBLAS:-}" ]; then
+        PPO_CUBLAS="$(find /usr/local /opt /usr/lib -name 'libcublas.so.1[0-9]*' 2>/dev/null | grep -v Lt | sort | tail -n 1 || true)"
+        if [ -n "$PPO_CUBLAS" ]; then export PPO_CUBLAS; say "cuBLAS: $PPO_CUBLAS"; fi
+    fi
     if [ -n "${DRY_RUN:-}" ]; then
         exec "$dir/jdk/bin/java" --enable-native-access=ALL-UNNAMED -Xss8m -cp "$cp" GpuCheck --backend cuda-sim ${QUICK:+--quick}
     fi
@@ -69,6 +76,8 @@ run)
     if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
         python3 "$dir/bench_vs_torch.py" --lib "$dir/classes/native/linux-x86_64/libppo_cuda.so" ${QUICK:+--quick} \
             | tee "$dir/bench.md" || status=1
+        python3 "$dir/bench_linear.py" --lib "$dir/classes/native/linux-x86_64/libppo_cuda.so" ${QUICK:+--quick} \
+            ${SWEEP:+--sweep} | tee -a "$dir/bench.md" || status=1
     else
         say "no python3 with a CUDA-enabled torch here: benchmark table skipped"
     fi
