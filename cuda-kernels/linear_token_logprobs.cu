@@ -231,14 +231,17 @@ __global__ void lin_lse_finish(const double *__restrict__ state, int64_t rows, d
 
 /* Backward: tile row → d loss/d z in place (each element read, then written by the same thread). OUT16 = PPO_BF16 or
  * PPO_F16 also stores dz rounded to that type into dz16 (row stride cols: the operand of 16-bit gradient GEMMs), and
- * then writes the f32 dz back only when keep_f32 (grad_bias sums it); NO_OUT16 stores nothing else. */
+ * then writes the f32 dz back only when keep_f32 (grad_bias sums it); NO_OUT16 stores nothing else. splits = 3
+ * (bf16 only) stores dz as three bf16 parts hi + mid + lo at split_stride elements apart: 3 × 8 significant bits hold
+ * all 24 of the f32 dz (each difference is exact), so three tensor-core GEMMs give the f32 dz's products. */
 constexpr int NO_OUT16 = -1;
 template <bool RAW, bool BIAS, int OUT16>
 __global__ void __launch_bounds__(LIN_MAX_THREADS)
 lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bias, int64_t v0, int64_t v,
              const void *__restrict__ labels, int label_i64, const float *__restrict__ saved,
              const float *__restrict__ grad_lp, const float *__restrict__ grad_ent, float c2, float inv_tau,
-             unsigned long long *__restrict__ bad_row, void *__restrict__ dz16, int keep_f32) {
+             unsigned long long *__restrict__ bad_row, void *__restrict__ dz16, int keep_f32, int splits,
+             int64_t split_stride) {
     const int64_t row = blockIdx.x;
     const int tid = threadIdx.x, nt = blockDim.x;
     float *z = tile + row * ld;
@@ -265,7 +268,16 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
             }
         }
         if constexpr (OUT16 != NO_OUT16) {
-            Elem<OUT16>::store(d16, j, d);
+            unsigned short *o = reinterpret_cast<unsigned short *>(d16);
+            const unsigned short hi = Elem<OUT16>::bits(d);
+            o[j] = hi;
+            if (splits > 1) {
+                float r = d - Elem<OUT16>::cvt(hi);          // exact (Sterbenz)
+                const unsigned short mid = Elem<OUT16>::bits(r);
+                o[j + split_stride] = mid;
+                r -= Elem<OUT16>::cvt(mid);                   // exact
+                o[j + 2 * split_stride] = Elem<OUT16>::bits(r);
+            }
             if (keep_f32) z[j] = d;
         } else {
             z[j] = d;
@@ -354,10 +366,11 @@ template <bool RAW, bool BIAS, int OUT16 = NO_OUT16>
 void launch_backward(unsigned rows, unsigned threads, cudaStream_t s, float *tile, int64_t cols, int64_t ld,
                      const float *bias, int64_t v0, int64_t v, const void *labels, int label_i64, const float *saved,
                      const float *grad_lp, const float *grad_ent, float c2, float inv_tau, unsigned long long *flag,
-                     void *dz16 = nullptr, int keep_f32 = 1) {
+                     void *dz16 = nullptr, int keep_f32 = 1, int splits = 1) {
     auto kernel = lin_backward<RAW, BIAS, OUT16>;
+    const int64_t split_stride = (int64_t)rows * cols;
     SIMT_LAUNCH(kernel, dim3(rows), dim3(threads), 0, s, tile, cols, ld, bias, v0, v, labels, label_i64, saved, grad_lp,
-                grad_ent, c2, inv_tau, flag, dz16, keep_f32);
+                grad_ent, c2, inv_tau, flag, dz16, keep_f32, splits, split_stride);
 }
 
 }  // namespace
@@ -528,9 +541,10 @@ extern "C" int32_t ppo_linear_sgemm(void *ctx, int32_t trans_a, int32_t trans_b,
  * GEMM operand types: hidden and weight of the same 16-bit type multiply as they are (tensor cores, f32 accumulation,
  * f32 tile: exactly the f32 sum of the rounded inputs that SPEC asks for); any other combination is widened to f32
  * (per row block / vocabulary chunk, in the workspace) and multiplied in f32 (CUBLAS_COMPUTE_32F, no TF32).
- * The gradient GEMMs take dZ in f32 (grad_gemm = 0, exact: 16-bit weight and hidden are widened to f32 for them) or
- * rounded to the input type (grad_gemm = 1, what autograd, Liger-Kernel and Cut Cross-Entropy do: the two gradient
- * GEMMs then run on tensor cores; the error is one rounding of each dz term, a relative 2^-9 for bf16).
+ * The gradient GEMMs take dZ exactly (grad_gemm = 0: for bf16 inputs as three bf16 parts hi + mid + lo, three
+ * tensor-core GEMMs per gradient; otherwise f32 GEMMs on operands widened to f32) or rounded to the input type
+ * (grad_gemm = 1, what autograd, Liger-Kernel and Cut Cross-Entropy do: one tensor-core GEMM per gradient; the error is
+ * one rounding of each dz term, a relative 2^-9 for bf16).
  *
  * Workspace: one scratch buffer of at most workspace_bytes (default 1 GiB): the f32 tile [R, C], the row states, the
  * 16-bit dZ copy, widened operands and the f32 bias. R = N when a tile of ≥ 1024 columns fits, else halved; C fills
@@ -760,6 +774,7 @@ struct LinPlan {
     int64_t rows, cols;          // R, C
     int32_t gdt;                 // dtype of the logits GEMM operands
     int32_t bwd_dt;              // dtype of the gradient GEMM operands (backward only)
+    int splits;                  // 16-bit parts of dZ (3: exact bf16 split; 1 otherwise)
     bool h32, w32;               // hidden rows / weight chunk widened to f32 in the workspace
     size_t off_flags, off_state, off_bias, off_h32, off_w32, off_tile, off_dz16, total;
 };
@@ -780,7 +795,7 @@ void lay_out(LinPlan &p, const LinArgs &x, bool backward) {
     p.off_tile = o;
     o += align256((size_t)(p.rows * p.cols * 4));
     p.off_dz16 = o;
-    o += backward && p.bwd_dt != PPO_F32 ? align256((size_t)(p.rows * p.cols * 2)) : 0;
+    o += backward && p.bwd_dt != PPO_F32 ? align256((size_t)(p.rows * p.cols * 2 * p.splits)) : 0;
     p.total = o;
 }
 
@@ -788,7 +803,10 @@ int32_t make_plan(const char *op, const LinArgs &x, bool backward, int32_t grad_
                   int64_t vocab_chunk, LinPlan &p) {
     if (budget <= 0) budget = LIN_DEFAULT_WORKSPACE;
     p.gdt = x.hdt == x.wdt ? x.hdt : PPO_F32;
-    p.bwd_dt = backward && grad_gemm == 1 ? p.gdt : PPO_F32;
+    // exact gradients of bf16 inputs: dZ as three bf16 parts (tensor cores); f16 (whose range would lose the small
+    // parts) and f32 / mixed inputs: f32 GEMMs
+    p.splits = backward && grad_gemm == 0 && p.gdt == PPO_BF16 ? 3 : 1;
+    p.bwd_dt = backward && (grad_gemm == 1 || p.splits == 3) ? p.gdt : PPO_F32;
     const bool f32_somewhere = p.gdt == PPO_F32 || (backward && p.bwd_dt == PPO_F32);
     p.h32 = x.hdt != PPO_F32 && f32_somewhere;
     p.w32 = x.wdt != PPO_F32 && f32_somewhere;
@@ -805,7 +823,7 @@ int32_t make_plan(const char *op, const LinArgs &x, bool backward, int32_t grad_
         const int64_t fixed = 256 + (backward ? 0 : p.rows * PPO_LINEAR_STATE * 8)
                               + (x.bias != nullptr && x.bdt != PPO_F32 ? x.v * 4 : 0) + (p.h32 ? p.rows * x.h * 4 : 0)
                               + 6 * 256;
-        const int64_t per_col = (p.w32 ? x.h * 4 : 0) + p.rows * 4 + (backward && p.bwd_dt != PPO_F32 ? p.rows * 2 : 0);
+        const int64_t per_col = (p.w32 ? x.h * 4 : 0) + p.rows * 4 + (backward && p.bwd_dt != PPO_F32 ? p.rows * 2 * p.splits : 0);
         int64_t cols = budget > fixed ? (budget - fixed) / per_col : 0;
         if (cols >= x.v) cols = x.v;
         else if (cols >= 256) cols = cols / 128 * 128;
@@ -947,13 +965,13 @@ template <bool RAW, bool BIAS>
 void launch_backward_out(int32_t out16, unsigned rows, unsigned threads, cudaStream_t s, float *tile, int64_t cols,
                          const float *bias, int64_t v0, int64_t v, const void *labels, int li64, const float *saved,
                          const float *gl, const float *ge, float c2, float inv_tau, unsigned long long *flag, void *dz16,
-                         int keep_f32) {
+                         int keep_f32, int splits) {
     if (out16 == PPO_BF16) {
         launch_backward<RAW, BIAS, PPO_BF16>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge,
-                                             c2, inv_tau, flag, dz16, keep_f32);
+                                             c2, inv_tau, flag, dz16, keep_f32, splits);
     } else if (out16 == PPO_F16) {
         launch_backward<RAW, BIAS, PPO_F16>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge,
-                                            c2, inv_tau, flag, dz16, keep_f32);
+                                            c2, inv_tau, flag, dz16, keep_f32, splits);
     } else {
         launch_backward<RAW, BIAS>(rows, threads, s, tile, cols, cols, bias, v0, v, labels, li64, saved, gl, ge, c2,
                                    inv_tau, flag);
@@ -1012,11 +1030,11 @@ int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const
             const unsigned th = lin_threads(cols), nr = (unsigned)rows;
             const float *sv = saved + 3 * r0, *gl = grad_lp + r0, *ge = grad_ent ? grad_ent + r0 : nullptr;
             if (raw) {
-                if (bc) launch_backward_out<true, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
-                else launch_backward_out<true, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
+                if (bc) launch_backward_out<true, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
+                else launch_backward_out<true, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
             } else {
-                if (bc) launch_backward_out<false, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
-                else launch_backward_out<false, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep);
+                if (bc) launch_backward_out<false, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
+                else launch_backward_out<false, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
             }
             if ((rc = check_launch(op, "lin_backward")) != PPO_OK) return rc;
             if (grad_bias != nullptr) {
@@ -1025,16 +1043,19 @@ int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const
                             grad_bias + v0);
                 if ((rc = check_launch(op, "lin_colsum")) != PPO_OK) return rc;
             }
-            const void *dz = p.bwd_dt == PPO_F32 ? (const void *)tile : dz16;
             const void *w_op = p.bwd_dt == PPO_F32 ? w_any
                                                    : static_cast<const char *>(x.weight) + v0 * x.h * dsize(x.wdt);
-            if (grad_hidden != nullptr) {   // grad_hidden[R] += dZ [rows, cols] · W_C [cols, H]
-                if ((rc = gemm(op, s, false, false, rows, x.h, cols, dz, cols, w_op, x.h, p.bwd_dt, 1.0f,
-                               grad_hidden + r0 * x.h, x.h)) != PPO_OK) return rc;
-            }
-            if (grad_weight != nullptr) {   // grad_weight[C] += dZᵀ [cols, rows] · H_R [rows, H]
-                if ((rc = gemm(op, s, true, false, cols, x.h, rows, dz, cols, h_op, h_ld, p.bwd_dt, 1.0f,
-                               grad_weight + v0 * x.h, x.h)) != PPO_OK) return rc;
+            for (int part = 0; part < p.splits; part++) {
+                const void *dz = p.bwd_dt == PPO_F32 ? (const void *)tile
+                                                     : static_cast<const char *>(dz16) + part * rows * cols * 2;
+                if (grad_hidden != nullptr) {   // grad_hidden[R] += dZ [rows, cols] · W_C [cols, H]
+                    if ((rc = gemm(op, s, false, false, rows, x.h, cols, dz, cols, w_op, x.h, p.bwd_dt, 1.0f,
+                                   grad_hidden + r0 * x.h, x.h)) != PPO_OK) return rc;
+                }
+                if (grad_weight != nullptr) {   // grad_weight[C] += dZᵀ [cols, rows] · H_R [rows, H]
+                    if ((rc = gemm(op, s, true, false, cols, x.h, rows, dz, cols, h_op, h_ld, p.bwd_dt, 1.0f,
+                                   grad_weight + v0 * x.h, x.h)) != PPO_OK) return rc;
+                }
             }
         }
     }

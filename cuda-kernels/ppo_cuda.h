@@ -56,8 +56,9 @@ int32_t ppo_cuda_is_emulator(void);
  *   workspace_bytes: the most device scratch the call may take (0 = 1 GiB); rows_chunk / vocab_chunk: a fixed tile
  *   shape instead (0 = chosen from the budget); workspace_used (nullable): the bytes the tile plan takes.
  * Backward: grad_entropy, grad_hidden ([n, h] dense f32), grad_weight ([v, h] f32), grad_bias ([v] f32) nullable;
- *   accumulate = 1 adds to them, 0 overwrites; grad_gemm = 0: the gradient GEMMs take d loss/d logits in f32 (exact),
- *   1: rounded to the input dtype when hidden and weight share a 16-bit dtype (tensor cores; autograd's numerics). */
+ *   accumulate = 1 adds to them, 0 overwrites; grad_gemm = 0: the gradient GEMMs take d loss/d logits exactly (bf16
+ *   inputs: as three bf16 parts on tensor cores; others: f32 GEMMs), 1: rounded to the input dtype when hidden and
+ *   weight share a 16-bit dtype (one tensor-core GEMM per gradient; autograd's numerics). */
 int32_t ppo_linear_token_logprobs(void *ctx, const void *hidden, int32_t hidden_dtype, int64_t n, int64_t h,
                                   int64_t hidden_stride, const void *weight, int32_t weight_dtype, int64_t v,
                                   const void *bias, int32_t bias_dtype, const void *labels, int32_t label_dtype,
