@@ -159,7 +159,7 @@ template <bool RAW, bool BIAS>
 __global__ void __launch_bounds__(LIN_MAX_THREADS)
 lin_lse_update(const float *__restrict__ tile, int64_t cols, int64_t ld, const float *__restrict__ bias, int64_t v0,
                int64_t v, const void *__restrict__ labels, int label_i64, float c2, double c, int first,
-               double *__restrict__ state, unsigned long long *__restrict__ bad_row) {
+               double *__restrict__ state, unsigned long long *__restrict__ bad_row, int vec) {
     __shared__ float sh[6][32];
     const int64_t row = blockIdx.x;
     const int tid = threadIdx.x, nt = blockDim.x;
@@ -179,10 +179,37 @@ lin_lse_update(const float *__restrict__ tile, int64_t cols, int64_t ld, const f
         }
     }
     Lin2 a = lin2_empty(), b = lin2_empty();
-    for (int64_t j = tid; j < cols; j += nt) {
-        const float x = BIAS ? z[j] + bias[j] : z[j];
-        lin2_add(a, x, c2);
-        if (RAW) lin2_add(b, x, LOG2E);
+    if (vec) {
+        // 16-byte loads (rows and bias 16-byte aligned, cols % 4 == 0): four times the bytes in flight per thread of
+        // the scalar loop, which leaves this memory-bound sweep latency-bound. Thread t takes quads t, t + nt, ...
+        const float4 *z4 = reinterpret_cast<const float4 *>(z);
+        const float4 *b4 = reinterpret_cast<const float4 *>(bias);
+        for (int64_t q = tid; q < (cols >> 2); q += nt) {
+            float4 x = z4[q];
+            if (BIAS) {
+                const float4 bb = b4[q];
+                x.x += bb.x;
+                x.y += bb.y;
+                x.z += bb.z;
+                x.w += bb.w;
+            }
+            lin2_add(a, x.x, c2);
+            lin2_add(a, x.y, c2);
+            lin2_add(a, x.z, c2);
+            lin2_add(a, x.w, c2);
+            if (RAW) {
+                lin2_add(b, x.x, LOG2E);
+                lin2_add(b, x.y, LOG2E);
+                lin2_add(b, x.z, LOG2E);
+                lin2_add(b, x.w, LOG2E);
+            }
+        }
+    } else {
+        for (int64_t j = tid; j < cols; j += nt) {
+            const float x = BIAS ? z[j] + bias[j] : z[j];
+            lin2_add(a, x, c2);
+            if (RAW) lin2_add(b, x, LOG2E);
+        }
     }
     if (!lin2_block<RAW>(a, c2, b, LOG2E, sh)) return;   // warps 1..: done (no barrier follows)
     if (tid != 0 || bad) return;
@@ -241,7 +268,7 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
              const void *__restrict__ labels, int label_i64, const float *__restrict__ saved,
              const float *__restrict__ grad_lp, const float *__restrict__ grad_ent, float c2, float inv_tau,
              unsigned long long *__restrict__ bad_row, void *__restrict__ dz16, int keep_f32, int splits,
-             int64_t split_stride) {
+             int64_t split_stride, int vec) {
     const int64_t row = blockIdx.x;
     const int tid = threadIdx.x, nt = blockDim.x;
     float *z = tile + row * ld;
@@ -255,8 +282,8 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
     const float lse2 = saved[3 * row] * LOG2E, lse_e2 = saved[3 * row + 1] * LOG2E, mean = saved[3 * row + 2];
     const float g = grad_lp[row] * inv_tau;
     const float h = grad_ent != nullptr ? grad_ent[row] : 0.0f;
-    for (int64_t j = tid; j < cols; j += nt) {
-        const float x = BIAS ? z[j] + bias[j] : z[j];
+    // dz of logit x (bias added) at tile column j
+    auto dz = [&](float x, int64_t j) {
         const float p = exp2f(fmaf(x, c2, -lse2));
         float d = g * ((j == yr ? 1.0f : 0.0f) - p);
         if (h != 0.0f) {
@@ -267,6 +294,10 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
                 d -= p > 0.0f ? h * p * (x * inv_tau - mean) * inv_tau : 0.0f;   // q = p for the scaled logits
             }
         }
+        return d;
+    };
+    // the 16-bit copies of dz at column j (one part, or three: hi, mid, lo)
+    auto store16 = [&](float d, int64_t j) {
         if constexpr (OUT16 != NO_OUT16) {
             unsigned short *o = reinterpret_cast<unsigned short *>(d16);
             const unsigned short hi = Elem<OUT16>::bits(d);
@@ -278,9 +309,38 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
                 r -= Elem<OUT16>::cvt(mid);                   // exact
                 o[j + 2 * split_stride] = Elem<OUT16>::bits(r);
             }
-            if (keep_f32) z[j] = d;
-        } else {
-            z[j] = d;
+        }
+    };
+    const bool write_f32 = OUT16 == NO_OUT16 || keep_f32;
+    if (vec) {   // 16-byte loads and stores (see lin_lse_update); elementwise, so the results equal the scalar loop's
+        float4 *z4 = reinterpret_cast<float4 *>(z);
+        const float4 *b4 = reinterpret_cast<const float4 *>(bias);
+        for (int64_t q = tid; q < (cols >> 2); q += nt) {
+            float4 x = z4[q];
+            if (BIAS) {
+                const float4 bb = b4[q];
+                x.x += bb.x;
+                x.y += bb.y;
+                x.z += bb.z;
+                x.w += bb.w;
+            }
+            const int64_t j = q << 2;
+            float4 d;
+            d.x = dz(x.x, j);
+            d.y = dz(x.y, j + 1);
+            d.z = dz(x.z, j + 2);
+            d.w = dz(x.w, j + 3);
+            store16(d.x, j);
+            store16(d.y, j + 1);
+            store16(d.z, j + 2);
+            store16(d.w, j + 3);
+            if (write_f32) z4[q] = d;
+        }
+    } else {
+        for (int64_t j = tid; j < cols; j += nt) {
+            const float d = dz(BIAS ? z[j] + bias[j] : z[j], j);
+            store16(d, j);
+            if (write_f32) z[j] = d;
         }
     }
 }
@@ -353,13 +413,21 @@ unsigned flat_grid(int64_t n, unsigned threads) {
     return (unsigned)(g < 1 ? 1 : g);
 }
 
+/* Whether tile rows (and the bias) can be read as 16-byte quads: cols and ld multiples of 4, pointers 16-byte aligned.
+ * Depends on shapes and addresses only; the driver's tile and bias copy are in its 256-byte aligned workspace, so
+ * there it depends on the shapes alone. */
+bool quads(const float *tile, int64_t cols, int64_t ld, const float *bias) {
+    return cols % 4 == 0 && ld % 4 == 0 && reinterpret_cast<uintptr_t>(tile) % 16 == 0 &&
+           (bias == nullptr || reinterpret_cast<uintptr_t>(bias) % 16 == 0);
+}
+
 template <bool RAW, bool BIAS>
 void launch_update(unsigned rows, unsigned threads, cudaStream_t s, const float *tile, int64_t cols, int64_t ld,
                    const float *bias, int64_t v0, int64_t v, const void *labels, int label_i64, float c2, double c,
                    int first, double *state, unsigned long long *flag) {
     auto kernel = lin_lse_update<RAW, BIAS>;
     SIMT_LAUNCH(kernel, dim3(rows), dim3(threads), 0, s, tile, cols, ld, bias, v0, v, labels, label_i64, c2, c, first,
-                state, flag);
+                state, flag, (int)quads(tile, cols, ld, bias));
 }
 
 template <bool RAW, bool BIAS, int OUT16 = NO_OUT16>
@@ -370,7 +438,7 @@ void launch_backward(unsigned rows, unsigned threads, cudaStream_t s, float *til
     auto kernel = lin_backward<RAW, BIAS, OUT16>;
     const int64_t split_stride = (int64_t)rows * cols;
     SIMT_LAUNCH(kernel, dim3(rows), dim3(threads), 0, s, tile, cols, ld, bias, v0, v, labels, label_i64, saved, grad_lp,
-                grad_ent, c2, inv_tau, flag, dz16, keep_f32, splits, split_stride);
+                grad_ent, c2, inv_tau, flag, dz16, keep_f32, splits, split_stride, (int)quads(tile, cols, ld, bias));
 }
 
 }  // namespace
@@ -787,7 +855,7 @@ void lay_out(LinPlan &p, const LinArgs &x, bool backward) {
     p.off_state = o;
     o += backward ? 0 : align256((size_t)p.rows * PPO_LINEAR_STATE * 8);
     p.off_bias = o;
-    o += x.bias != nullptr && x.bdt != PPO_F32 ? align256((size_t)x.v * 4) : 0;
+    o += x.bias != nullptr ? align256((size_t)x.v * 4) : 0;
     p.off_h32 = o;
     o += p.h32 ? align256((size_t)(p.rows * x.h * 4)) : 0;
     p.off_w32 = o;
@@ -821,7 +889,7 @@ int32_t make_plan(const char *op, const LinArgs &x, bool backward, int32_t grad_
     for (;;) {
         // bytes = fixed(R) + C·per_col(R) (+ 256-byte roundings): the widest C that fits
         const int64_t fixed = 256 + (backward ? 0 : p.rows * PPO_LINEAR_STATE * 8)
-                              + (x.bias != nullptr && x.bdt != PPO_F32 ? x.v * 4 : 0) + (p.h32 ? p.rows * x.h * 4 : 0)
+                              + (x.bias != nullptr ? x.v * 4 : 0) + (p.h32 ? p.rows * x.h * 4 : 0)
                               + 6 * 256;
         const int64_t per_col = (p.w32 ? x.h * 4 : 0) + p.rows * 4 + (backward && p.bwd_dt != PPO_F32 ? p.rows * 2 * p.splits : 0);
         int64_t cols = budget > fixed ? (budget - fixed) / per_col : 0;
@@ -850,14 +918,11 @@ struct SyncOnExit {
 
 unsigned lin_threads(int64_t cols) { return pick_threads(cols, 16, LIN_MAX_THREADS); }
 
-/* f32 bias in the workspace (or the caller's f32 bias); nullptr without bias. */
+/* An f32 copy of the bias in the workspace, always (aligned there: the tile kernels' 16-byte path then depends on the
+ * shapes alone, not on where the caller's bias lies); nullptr without bias. */
 int32_t bias_f32(const char *op, cudaStream_t s, const LinArgs &x, const LinPlan &p, char *ws, const float **out) {
     *out = nullptr;
     if (x.bias == nullptr) return PPO_OK;
-    if (x.bdt == PPO_F32) {
-        *out = static_cast<const float *>(x.bias);
-        return PPO_OK;
-    }
     float *b = reinterpret_cast<float *>(ws + p.off_bias);
     *out = b;
     return widen(op, s, x.bias, x.bdt, 1, x.v, x.v, b, x.v);
