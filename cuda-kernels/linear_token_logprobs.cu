@@ -139,6 +139,21 @@ __device__ __forceinline__ bool lin2_block(Lin2 &a, float ca, Lin2 &b, float cb,
     return true;
 }
 
+/* Logits q·4 .. q·4 + 3 of a tile row (16-byte load), the bias's added when BIAS (the same f32 sums as the scalar
+ * loops). */
+template <bool BIAS>
+__device__ __forceinline__ float4 quad(const float4 *__restrict__ z4, const float4 *__restrict__ b4, int64_t q) {
+    float4 x = z4[q];
+    if (BIAS) {
+        const float4 bb = b4[q];
+        x.x += bb.x;
+        x.y += bb.y;
+        x.z += bb.z;
+        x.w += bb.w;
+    }
+    return x;
+}
+
 /* Folds the tile's (m, s, w) (natural units) into the state triple st; `first` replaces it. */
 __device__ __forceinline__ void lin_merge_state(double *st, double m, double s, double w, double c, bool first) {
     if (first) {
@@ -185,14 +200,7 @@ lin_lse_update(const float *__restrict__ tile, int64_t cols, int64_t ld, const f
         const float4 *z4 = reinterpret_cast<const float4 *>(z);
         const float4 *b4 = reinterpret_cast<const float4 *>(bias);
         for (int64_t q = tid; q < (cols >> 2); q += nt) {
-            float4 x = z4[q];
-            if (BIAS) {
-                const float4 bb = b4[q];
-                x.x += bb.x;
-                x.y += bb.y;
-                x.z += bb.z;
-                x.w += bb.w;
-            }
+            const float4 x = quad<BIAS>(z4, b4, q);
             lin2_add(a, x.x, c2);
             lin2_add(a, x.y, c2);
             lin2_add(a, x.z, c2);
@@ -316,14 +324,7 @@ lin_backward(float *tile, int64_t cols, int64_t ld, const float *__restrict__ bi
         float4 *z4 = reinterpret_cast<float4 *>(z);
         const float4 *b4 = reinterpret_cast<const float4 *>(bias);
         for (int64_t q = tid; q < (cols >> 2); q += nt) {
-            float4 x = z4[q];
-            if (BIAS) {
-                const float4 bb = b4[q];
-                x.x += bb.x;
-                x.y += bb.y;
-                x.z += bb.z;
-                x.w += bb.w;
-            }
+            const float4 x = quad<BIAS>(z4, b4, q);
             const int64_t j = q << 2;
             float4 d;
             d.x = dz(x.x, j);
@@ -439,6 +440,20 @@ void launch_backward(unsigned rows, unsigned threads, cudaStream_t s, float *til
     const int64_t split_stride = (int64_t)rows * cols;
     SIMT_LAUNCH(kernel, dim3(rows), dim3(threads), 0, s, tile, cols, ld, bias, v0, v, labels, label_i64, saved, grad_lp,
                 grad_ent, c2, inv_tau, flag, dz16, keep_f32, splits, split_stride, (int)quads(tile, cols, ld, bias));
+}
+
+/* Widens rows×cols elements of dtype dt (row stride src_ld) into dense-by-ld f32 (stream-ordered, no sync). */
+int32_t widen(const char *op, cudaStream_t s, const void *src, int32_t dt, int64_t rows, int64_t cols, int64_t src_ld,
+              float *dst, int64_t ld) {
+    if (rows == 0 || cols == 0) return PPO_OK;
+    const unsigned t = sweep_threads(rows * cols, 256);
+    const dim3 grid(grid_for(rows * cols, t));
+    switch (dt) {
+        case PPO_F32: SIMT_LAUNCH(lin_widen<PPO_F32>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
+        case PPO_BF16: SIMT_LAUNCH(lin_widen<PPO_BF16>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
+        default: SIMT_LAUNCH(lin_widen<PPO_F16>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
+    }
+    return check_launch(op, "lin_widen");
 }
 
 }  // namespace
@@ -562,14 +577,7 @@ extern "C" int32_t linear_to_f32(void *ctx, const void *src, int32_t dtype, int6
     if (rows == 0 || cols == 0) return PPO_OK;
     if (src == nullptr || dst == nullptr) return fail(PPO_ERR_INVALID, "%s: NULL src or dst", op);
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    const unsigned t = sweep_threads(rows * cols, 256);
-    const dim3 grid(grid_for(rows * cols, t));
-    switch (dtype) {
-        case PPO_F32: SIMT_LAUNCH(lin_widen<PPO_F32>, grid, dim3(t), 0, s, src, rows, cols, src_stride, dst, ld); break;
-        case PPO_BF16: SIMT_LAUNCH(lin_widen<PPO_BF16>, grid, dim3(t), 0, s, src, rows, cols, src_stride, dst, ld); break;
-        default: SIMT_LAUNCH(lin_widen<PPO_F16>, grid, dim3(t), 0, s, src, rows, cols, src_stride, dst, ld); break;
-    }
-    int32_t rc = check_launch(op, "lin_widen");
+    int32_t rc = widen(op, s, src, dtype, rows, cols, src_stride, dst, ld);
     if (rc != PPO_OK) return rc;
     return sync(op, s);
 }
@@ -722,19 +730,6 @@ int32_t cublas_handle(const char *op, CublasHandle *out) {
 int cuda_type(int32_t dt) { return dt == PPO_BF16 ? CUDA_R_16BF_ : dt == PPO_F16 ? CUDA_R_16F_ : CUDA_R_32F_; }
 #endif
 
-/* Widens rows×cols elements of dtype dt (row stride src_ld) into dense-by-ld f32 (stream-ordered, no sync). */
-int32_t widen(const char *op, cudaStream_t s, const void *src, int32_t dt, int64_t rows, int64_t cols, int64_t src_ld,
-              float *dst, int64_t ld) {
-    if (rows == 0 || cols == 0) return PPO_OK;
-    const unsigned t = sweep_threads(rows * cols, 256);
-    const dim3 grid(grid_for(rows * cols, t));
-    switch (dt) {
-        case PPO_F32: SIMT_LAUNCH(lin_widen<PPO_F32>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
-        case PPO_BF16: SIMT_LAUNCH(lin_widen<PPO_BF16>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
-        default: SIMT_LAUNCH(lin_widen<PPO_F16>, grid, dim3(t), 0, s, src, rows, cols, src_ld, dst, ld); break;
-    }
-    return check_launch(op, "lin_widen");
-}
 
 /* The GEMM of the driver: row-major C[m, n] (f32, ldc) = op(A)·op(B) + beta·C with A and B both of dtype dt,
  * accumulated in f32. cuBLAS is column-major: the row-major C is the column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so B goes first
@@ -907,15 +902,6 @@ int32_t make_plan(const char *op, const LinArgs &x, bool backward, int32_t grad_
     }
 }
 
-/* Synchronises the stream when a driver call leaves (also on an error path), before its scratch goes back to the
- * pool: no kernel of the call may still use it. Declared after the Scratch, so it runs first. */
-struct SyncOnExit {
-    cudaStream_t s;
-    ~SyncOnExit() {
-        if (cudaStreamSynchronize(s) != cudaSuccess) cudaGetLastError();
-    }
-};
-
 unsigned lin_threads(int64_t cols) { return pick_threads(cols, 16, LIN_MAX_THREADS); }
 
 /* An f32 copy of the bias in the workspace, always (aligned there: the tile kernels' 16-byte path then depends on the
@@ -971,6 +957,36 @@ struct GemmLock {
 #endif
 };
 
+/* One driver call's resources, in the order they are released: the stream drained (on every exit path, errors
+ * included: no kernel of the call may still use the scratch), then the scratch back to the pool, then cuBLAS's lock. */
+struct Call {
+    GemmLock lock;
+    Scratch scratch;
+    cudaStream_t s;
+    char *ws = nullptr;
+    unsigned long long *flags = nullptr;   // [0]: first bad label row (the others take the tile kernels' own flags)
+    const float *bias = nullptr;           // the f32 bias copy, or nullptr
+    explicit Call(cudaStream_t stream) : s(stream) {}
+    Call(const Call &) = delete;
+    Call &operator=(const Call &) = delete;
+    ~Call() {
+        if (ws != nullptr && cudaStreamSynchronize(s) != cudaSuccess) cudaGetLastError();
+    }
+    /* Takes the workspace, resets the flags, launches the label check (reported at the end) and copies the bias. */
+    int32_t start(const char *op, const LinArgs &x, const LinPlan &p) {
+        int32_t rc = scratch.reserve(op, p.total);
+        if (rc != PPO_OK) return rc;
+        ws = scratch.at<char>(0);
+        flags = reinterpret_cast<unsigned long long *>(ws + p.off_flags);
+        PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(flags, 0xff, 4 * sizeof(unsigned long long), s));
+        const unsigned t = sweep_threads(x.n, 256);
+        SIMT_LAUNCH(lin_check_labels, dim3(grid_for(x.n, t)), dim3(t), 0, s, x.labels, (int)(x.ldt == PPO_I64), x.n,
+                    x.v, flags);
+        if ((rc = check_launch(op, "lin_check_labels")) != PPO_OK) return rc;
+        return bias_f32(op, s, x, p, ws, &bias);
+    }
+};
+
 int32_t lin_forward(const char *op, cudaStream_t s, const LinArgs &x, float *logprobs, float *entropy, float *saved,
                     int64_t budget, int64_t rows_chunk, int64_t vocab_chunk, int64_t *used) {
     LinPlan p;
@@ -978,21 +994,12 @@ int32_t lin_forward(const char *op, cudaStream_t s, const LinArgs &x, float *log
     if (rc != PPO_OK) return rc;
     if (used) *used = (int64_t)p.total;
     if (x.n == 0) return PPO_OK;
-    GemmLock lock;
-    Scratch scratch;
-    if ((rc = scratch.reserve(op, p.total)) != PPO_OK) return rc;
-    SyncOnExit drain{s};
-    char *ws = scratch.at<char>(0);
-    unsigned long long *flags = reinterpret_cast<unsigned long long *>(ws + p.off_flags);   // [0] labels, [1] ignored
-    PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(flags, 0xff, 4 * sizeof(unsigned long long), s));
+    Call call(s);
+    if ((rc = call.start(op, x, p)) != PPO_OK) return rc;
+    char *ws = call.ws;
+    unsigned long long *flags = call.flags;   // [0] labels, [1..] ignored
+    const float *bias = call.bias;
     const int li64 = x.ldt == PPO_I64;
-    {
-        const unsigned t = sweep_threads(x.n, 256);
-        SIMT_LAUNCH(lin_check_labels, dim3(grid_for(x.n, t)), dim3(t), 0, s, x.labels, li64, x.n, x.v, flags);
-        if ((rc = check_launch(op, "lin_check_labels")) != PPO_OK) return rc;
-    }
-    const float *bias = nullptr;
-    if ((rc = bias_f32(op, s, x, p, ws, &bias)) != PPO_OK) return rc;
     const bool raw = x.ent == PPO_ENTROPY_RAW && x.tau != 1.0;
     const float c2 = (float)(1.4426950408889634 / x.tau);
     const double c = 1.0 / x.tau;
@@ -1057,21 +1064,12 @@ int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const
         if (grad_bias) PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(grad_bias, 0, (size_t)(x.v * 4), s));
     }
     if (x.n == 0 || (grad_hidden == nullptr && grad_weight == nullptr && grad_bias == nullptr)) return sync(op, s);
-    GemmLock lock;
-    Scratch scratch;
-    if ((rc = scratch.reserve(op, p.total)) != PPO_OK) return rc;
-    SyncOnExit drain{s};
-    char *ws = scratch.at<char>(0);
-    unsigned long long *flags = reinterpret_cast<unsigned long long *>(ws + p.off_flags);
-    PPO_CUDA_CHECK(op, "cudaMemsetAsync", cudaMemsetAsync(flags, 0xff, 4 * sizeof(unsigned long long), s));
+    Call call(s);
+    if ((rc = call.start(op, x, p)) != PPO_OK) return rc;
+    char *ws = call.ws;
+    unsigned long long *flags = call.flags;   // [0] labels, [1..] ignored
+    const float *bias = call.bias;
     const int li64 = x.ldt == PPO_I64;
-    {
-        const unsigned t = sweep_threads(x.n, 256);
-        SIMT_LAUNCH(lin_check_labels, dim3(grid_for(x.n, t)), dim3(t), 0, s, x.labels, li64, x.n, x.v, flags);
-        if ((rc = check_launch(op, "lin_check_labels")) != PPO_OK) return rc;
-    }
-    const float *bias = nullptr;
-    if ((rc = bias_f32(op, s, x, p, ws, &bias)) != PPO_OK) return rc;
     const bool raw = x.ent == PPO_ENTROPY_RAW && x.tau != 1.0 && grad_ent != nullptr;
     const float c2 = (float)(1.4426950408889634 / x.tau), inv_tau = (float)(1.0 / x.tau);
     float *tile = reinterpret_cast<float *>(ws + p.off_tile);
