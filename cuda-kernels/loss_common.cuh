@@ -14,13 +14,16 @@
  * seq-mean-token-mean w = 1/(n_b·R); seq-mean-token-sum-norm w = 1/(loss_agg_norm or T); N = 0 gives 0.
  * So d loss/d input_t = w_b·dL_t, written in the same elementwise pass.
  *
- * GPU shape of the computation (three launches, then one small copy to the host):
- *   1. loss_row_counts: a warp per row (a thread per row for short rows) counts its valid tokens (n_b) and adds
- *      them to integer totals (N, R) with integer atomics — exact, so order-independent (no float atomics anywhere);
- *   2. loss_tokens: one grid-stride pass over the B·T tokens reads the inputs once, writes the gradients and keeps
- *      per-thread partial sums of the loss and of every statistic; a fixed shuffle tree reduces them to one
- *      partial per block;
- *   3. loss_final: one warp sums the block partials in f64 in a fixed order.
+ * GPU shape of the computation (a memset, two launches, then one small copy to the host and one sync):
+ *   1. loss_row_counts: a warp per row (a thread per row for short rows) counts its valid tokens (n_b); a block's
+ *      counts go to integer totals (N, R) with integer atomics — exact, so order-independent (no float atomics);
+ *   2. loss_tokens: one grid-stride pass over the B·T tokens (4 tokens per thread step with 16-byte loads and stores
+ *      when the tensors are aligned, every block resident at once) reads the inputs once, writes the gradients and
+ *      keeps per-thread partial sums of the loss and of every statistic; a fixed shuffle tree reduces them to one
+ *      partial per block; the block that takes the last done-ticket (integer atomic) then sums the block partials
+ *      in f64, each column lane-strided in block order and then a fixed shuffle tree — the same order whichever
+ *      block is last, so the sums repeat bit for bit (a deterministic two-stage reduction in one launch; on the
+ *      emulator blocks run one after another and the last one finishes).
  * Statistics are means over the valid tokens (N, not token_count), so they are the sums divided by N on the host.
  */
 #ifndef PPO_LOSS_COMMON_CUH
@@ -184,32 +187,45 @@ struct LossArgs {
     int same_mask;                   // the value part uses the policy mask
 };
 
-/* 1. Valid tokens per row and the totals (N, R). Long rows: a warp per row (coalesced loads, a shuffle sum); whole
- * warps leave together and there is no barrier. Totals use integer atomics: exact and order-independent. */
+/* 1. Valid tokens per row and the totals (N, R). Long rows: a warp per row (coalesced loads, 16-byte ones for an
+ * aligned f32 mask, a shuffle sum), then the block's warps are summed in shared memory and one thread adds them to
+ * the totals with integer atomics — exact, so order-independent, and two per block rather than two per row (a few
+ * thousand atomics on one address serialise in L2). */
 __global__ void __launch_bounds__(LOSS_THREADS)
 loss_row_counts(MaskRef mask, int64_t B, int64_t T, int *__restrict__ row_len, unsigned long long *__restrict__ totals) {
-    const int lane = threadIdx.x & 31;
-    const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (row >= B) return;
+    __shared__ int wcount[LOSS_THREADS / 32], wrows[LOSS_THREADS / 32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + warp;
     int count = 0;
-    if (mask.dtype == PPO_F32 && T % 4 == 0 && ((uintptr_t)mask.p & 15u) == 0) {
-        // 16-byte loads, several in flight per lane
-        const float4 *m4 = reinterpret_cast<const float4 *>(static_cast<const float *>(mask.p) + row * T);
+    if (row < B) {  // no early return: every thread reaches the barrier below
+        if (mask.dtype == PPO_F32 && T % 4 == 0 && ((uintptr_t)mask.p & 15u) == 0) {
+            const float4 *m4 = reinterpret_cast<const float4 *>(static_cast<const float *>(mask.p) + row * T);
+#pragma unroll 8
+            for (int64_t t = lane; t < T / 4; t += 32) {
+                const float4 q = m4[t];
+                count += (q.x != 0.0f ? 1 : 0) + (q.y != 0.0f ? 1 : 0) + (q.z != 0.0f ? 1 : 0) + (q.w != 0.0f ? 1 : 0);
+            }
+        } else {
 #pragma unroll 4
-        for (int64_t t = lane; t < T / 4; t += 32) {
-            const float4 q = m4[t];
-            count += (q.x != 0.0f ? 1 : 0) + (q.y != 0.0f ? 1 : 0) + (q.z != 0.0f ? 1 : 0) + (q.w != 0.0f ? 1 : 0);
+            for (int64_t t = lane; t < T; t += 32) count += valid(mask, row * T + t) ? 1 : 0;
         }
-    } else {
-#pragma unroll 4
-        for (int64_t t = lane; t < T; t += 32) count += valid(mask, row * T + t) ? 1 : 0;
     }
     count = warp_sum_int(count);
     if (lane == 0) {
-        row_len[row] = count;
-        // integer atomics: exact, so the totals do not depend on the order the rows finish in
-        atomicAdd(&totals[0], (unsigned long long)count);
-        if (count > 0) atomicAdd(&totals[1], 1ull);
+        if (row < B) row_len[row] = count;
+        wcount[warp] = count;
+        wrows[warp] = count > 0 ? 1 : 0;
+    }
+    __syncthreads();  // every warp's count is in shared memory before thread 0 adds them up
+    if (threadIdx.x == 0) {
+        unsigned long long n = 0, r = 0;
+        for (int w = 0; w < (int)(blockDim.x >> 5); w++) {
+            n += (unsigned long long)wcount[w];
+            r += (unsigned long long)wrows[w];
+        }
+        // integer atomics: exact, so the totals do not depend on the order the blocks finish in
+        if (n > 0) atomicAdd(&totals[0], n);
+        if (r > 0) atomicAdd(&totals[1], r);
     }
 }
 
