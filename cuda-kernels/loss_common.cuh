@@ -546,8 +546,11 @@ int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     const Slots sl = slots_for(job.policy, job.value, job.entropy);
 
     unsigned char head[HEAD];
-    PPO_CUDA_CHECK(op, "copy of the sums", cudaMemcpyAsync(head, tot, HEAD, cudaMemcpyDeviceToHost, s));
+    void *pinned = host_staging(HEAD);
+    PPO_CUDA_CHECK(op, "copy of the sums",
+                   cudaMemcpyAsync(pinned != nullptr ? pinned : head, tot, HEAD, cudaMemcpyDeviceToHost, s));
     if ((rc = sync(op, s)) != PPO_OK) return rc;
+    if (pinned != nullptr) memcpy(head, pinned, HEAD);
     unsigned long long host_tot[4];
     double compact[S_COUNT];
     memcpy(host_tot, head, sizeof host_tot);

@@ -400,8 +400,6 @@ extern "C" int32_t token_logprobs(void *ctx, const void *logits, int32_t logits_
     if (n > 0 && logprobs == nullptr) return fail(PPO_ERR_INVALID, "%s: NULL logprobs", op);
     if (n == 0) return PPO_OK;
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    Scratch scratch;
-    if ((rc = scratch.reserve(op, sizeof(unsigned long long))) != PPO_OK) return rc;
     FwdArgs a;
     a.logits = logits;
     a.n = n;
@@ -414,8 +412,7 @@ extern "C" int32_t token_logprobs(void *ctx, const void *logits, int32_t logits_
     a.logprobs = logprobs;
     a.entropy = entropy;
     a.saved = saved;
-    a.flag = scratch.at<unsigned long long>(0);
-    if ((rc = reset_label_flag(op, a.flag, s)) != PPO_OK) return rc;
+    if ((rc = thread_label_flag(op, s, &a.flag)) != PPO_OK) return rc;  // no memset per call
     const int mode = (entropy == nullptr && saved == nullptr) ? 0 : (entropy_logits == PPO_ENTROPY_RAW ? 2 : 1);
     const int64_t fwd_item = (int64_t)FWD_LOADS * (logits_dtype == PPO_F32 ? 4 : 8);  // logits per sweep step
     const unsigned threads = pick_threads(v, fwd_item, TL_MAX_THREADS);
