@@ -65,15 +65,80 @@ struct GaeArgs {
     const float *seg_first;        // [2 per segment] (has, val) of every segment (skip, multi-segment only)
     float *adv, *ret;              // WRITE outputs
     float *out_a, *out_b;          // SUMMARY outputs
+    int vec;                       // r, V, A, R 16-byte aligned and T % 4 == 0: a thread's K positions are 2 float4s
+    int mask_vec;                  // vec, and an f32 mask that is 16-byte aligned
 };
+
+/* Loads the K positions t0.. of a thread (positions ≥ hi read as masked): r and V at every position inside the
+ * segment, the mask, then r' = r, V' = V at valid positions and 0 elsewhere (a select: a masked NaN never enters the
+ * arithmetic). Every load is independent of the others, so all of them are in flight at once.
+ * VEC (T % 4 == 0, 16-byte aligned rows): 4 positions per 16-byte load; t0 and hi are multiples of 4, so a group of
+ * 4 is either inside the segment or past its end. */
+template <bool VEC>
+__device__ __forceinline__ void load_span(const GaeArgs &g, int64_t off, int64_t t0, int64_t hi, float (&rr)[K],
+                                          float (&vv)[K], unsigned &ok) {
+    const int64_t i0 = off + t0;
+    float r[K], v[K];
+    ok = 0u;  // bit k: position t0 + k is valid (a bit mask: eight bools would take eight registers)
+    if (VEC) {
+#pragma unroll
+        for (int u = 0; u < K / 4; u++) {
+            const bool in = t0 + 4 * u < hi;
+            const float4 z4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            const float4 a = in ? reinterpret_cast<const float4 *>(g.r + i0)[u] : z4;
+            const float4 b = in ? reinterpret_cast<const float4 *>(g.v + i0)[u] : z4;
+            r[4 * u] = a.x; r[4 * u + 1] = a.y; r[4 * u + 2] = a.z; r[4 * u + 3] = a.w;
+            v[4 * u] = b.x; v[4 * u + 1] = b.y; v[4 * u + 2] = b.z; v[4 * u + 3] = b.w;
+            if (g.mask_vec) {
+                const float4 m = in ? reinterpret_cast<const float4 *>(static_cast<const float *>(g.mask.p) + i0)[u] : z4;
+                ok |= ((m.x != 0.0f ? 1u : 0u) | (m.y != 0.0f ? 2u : 0u) | (m.z != 0.0f ? 4u : 0u) |
+                       (m.w != 0.0f ? 8u : 0u)) << (4 * u);
+            } else {
+#pragma unroll
+                for (int j = 0; j < 4; j++) ok |= (in && valid(g.mask, i0 + 4 * u + j) ? 1u : 0u) << (4 * u + j);
+            }
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            // element loads (the fallback for unaligned rows): the mask first, r and V only where valid
+            const bool okk = t0 + k < hi && valid(g.mask, i0 + k);
+            rr[k] = okk ? g.r[i0 + k] : 0.0f;
+            vv[k] = okk ? g.v[i0 + k] : 0.0f;
+            ok |= (okk ? 1u : 0u) << k;
+        }
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        rr[k] = (ok >> k) & 1u ? r[k] : 0.0f;
+        vv[k] = (ok >> k) & 1u ? v[k] : 0.0f;
+    }
+}
+
+/* Stores A and R of the 4 positions t0.. (0 at masked ones) with two 16-byte stores; a group past hi is not
+ * written (t0 and hi are multiples of 4). */
+__device__ __forceinline__ void store4(const GaeArgs &g, int64_t off, int64_t t0, int64_t hi, const float *aa,
+                                       const float *vv, unsigned ok) {
+    if (t0 >= hi) return;
+    float A[4], R[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        A[k] = (ok >> k) & 1u ? aa[k] : 0.0f;
+        R[k] = (ok >> k) & 1u ? aa[k] + vv[k] : 0.0f;
+    }
+    *reinterpret_cast<float4 *>(g.adv + off + t0) = make_float4(A[0], A[1], A[2], A[3]);
+    *reinterpret_cast<float4 *>(g.ret + off + t0) = make_float4(R[0], R[1], R[2], R[3]);
+}
 
 /*
  * One block = one segment [lo, hi) of one row (blockIdx.x = row·nseg + seg).
  * WRITE: writes A and R of the segment, entering with x = A at hi (folded from the summaries of later segments).
  * SUMMARY: writes the segment's composed map (a, b), so that A_lo = a·x + b for any A x entering at hi.
  */
-template <bool SKIP, int MODE>
-__global__ void __launch_bounds__(GAE_MAX_THREADS, 4) gae_kernel(GaeArgs g) {
+// The element-load fallback (rows not 16-byte aligned) needs more than 64 registers: 3 blocks per multiprocessor.
+template <bool SKIP, int MODE, bool VEC>
+__global__ void __launch_bounds__(GAE_MAX_THREADS, VEC ? 4 : 3) gae_kernel(GaeArgs g) {
     __shared__ Aff wmap[2][32];      // warp composites of the current chunk, by chunk parity
     __shared__ First wfirst[2][32];  // skip: each warp's nearest valid value, by chunk parity
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
@@ -106,37 +171,36 @@ __global__ void __launch_bounds__(GAE_MAX_THREADS, 4) gae_kernel(GaeArgs g) {
         const int par = (int)(c & 1);
         const int64_t t0 = lo + c * CH + (int64_t)tid * K;  // this thread's first position
         float rr[K], vv[K], a[K], b[K];
-        bool ok[K];
+        unsigned ok;
+        // Every load of the chunk is issued before any arithmetic (the scan is latency-bound otherwise): r and V are
+        // read at every position of the row and a masked one is replaced by 0 with a select, never used in a product.
+        load_span<VEC>(g, off, t0, hi, rr, vv, ok);
         if (!SKIP) {
             // Zero mode: δ_t = r'_t + γ·V'_{t+1} − V'_t with r', V' zero at masked steps, computed right to left so
             // only V' stays live. Past this thread's K positions V'_{t+1} is the next position's (0 at the row end;
             // segments are whole chunks, so only the row end can cut a thread's positions short).
             const int64_t tn = t0 + K;
-            float vnext = (tn < g.T && valid(g.mask, off + tn)) ? g.v[off + tn] : 0.0f;
+            float vnext = 0.0f;
+            if (VEC) {
+                if (tn < g.T) {
+                    const float vn = g.v[off + tn];  // read next to the mask, selected after
+                    vnext = valid(g.mask, off + tn) ? vn : 0.0f;
+                }
+            } else {
+                vnext = (tn < g.T && valid(g.mask, off + tn)) ? g.v[off + tn] : 0.0f;
+            }
 #pragma unroll
             for (int k = K - 1; k >= 0; k--) {
-                const int64_t t = t0 + k;
-                ok[k] = t < hi && valid(g.mask, off + t);
-                // A masked position is never read into the arithmetic.
-                const float r = ok[k] ? g.r[off + t] : 0.0f;
-                vv[k] = ok[k] ? g.v[off + t] : 0.0f;
                 a[k] = g.gl;
-                b[k] = r + g.gamma * vnext - vv[k];
+                b[k] = rr[k] + g.gamma * vnext - vv[k];
                 vnext = vv[k];
             }
         } else {
-#pragma unroll
-            for (int k = 0; k < K; k++) {
-                const int64_t t = t0 + k;
-                ok[k] = t < hi && valid(g.mask, off + t);
-                rr[k] = ok[k] ? g.r[off + t] : 0.0f;  // a masked position is never read into the arithmetic
-                vv[k] = ok[k] ? g.v[off + t] : 0.0f;
-            }
             // Phase 1: nearest valid value to the right of each of this thread's positions.
             First mine = {0.0f, 0.0f};
 #pragma unroll
             for (int k = K - 1; k >= 0; k--) {
-                if (ok[k]) mine = First{1.0f, vv[k]};
+                if ((ok >> k) & 1u) mine = First{1.0f, vv[k]};
             }
             First incl = mine;  // inclusive suffix over lanes [lane, 31]
 #pragma unroll
@@ -152,7 +216,7 @@ __global__ void __launch_bounds__(GAE_MAX_THREADS, 4) gae_kernel(GaeArgs g) {
             float nvk = next.has != 0.0f ? next.val : nv;
 #pragma unroll
             for (int k = K - 1; k >= 0; k--) {
-                if (ok[k]) {
+                if ((ok >> k) & 1u) {
                     a[k] = g.gl;
                     b[k] = rr[k] + g.gamma * nvk - vv[k];
                     nvk = vv[k];
@@ -187,14 +251,27 @@ __global__ void __launch_bounds__(GAE_MAX_THREADS, 4) gae_kernel(GaeArgs g) {
         // A entering this thread: the exclusive suffix of its warp (lanes to its right).
         const float2 e = shfl_down2(make_float2(F.a, F.b), 1u);
         float xi = lane < 31 ? apply(Aff{e.x, e.y}, xw) : xw;
-        if (MODE == WRITE) {
+        if (MODE == WRITE && VEC) {
+            // A_t = a_t·A_{t+1} + b_t, right to left, stored four positions at a time.
+#pragma unroll
+            for (int u = K / 4 - 1; u >= 0; u--) {
+                float aa[4];
+#pragma unroll
+                for (int k = 3; k >= 0; k--) {
+                    xi = fmaf(a[4 * u + k], xi, b[4 * u + k]);
+                    aa[k] = xi;
+                }
+                store4(g, off, t0 + 4 * u, hi, aa, vv + 4 * u, ok >> (4 * u));
+            }
+        } else if (MODE == WRITE) {
 #pragma unroll
             for (int k = K - 1; k >= 0; k--) {
                 xi = fmaf(a[k], xi, b[k]);  // A_t = a_t·A_{t+1} + b_t
                 const int64_t t = t0 + k;
                 if (t < hi) {
-                    g.adv[off + t] = ok[k] ? xi : 0.0f;
-                    g.ret[off + t] = ok[k] ? xi + vv[k] : 0.0f;
+                    const bool okk = (ok >> k) & 1u;
+                    g.adv[off + t] = okk ? xi : 0.0f;
+                    g.ret[off + t] = okk ? xi + vv[k] : 0.0f;
                 }
             }
         }
@@ -247,8 +324,13 @@ __global__ void __launch_bounds__(GAE_MAX_THREADS) gae_first_valid(GaeArgs g, fl
 
 template <bool SKIP, int MODE>
 void launch_gae(const GaeArgs &g, unsigned blocks, unsigned threads, cudaStream_t s) {
-    auto kernel = gae_kernel<SKIP, MODE>;
-    SIMT_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, s, g);
+    if (g.vec) {
+        auto kernel = gae_kernel<SKIP, MODE, true>;
+        SIMT_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, s, g);
+    } else {
+        auto kernel = gae_kernel<SKIP, MODE, false>;
+        SIMT_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, s, g);
+    }
 }
 
 }  // namespace
@@ -298,6 +380,9 @@ extern "C" int32_t gae(void *ctx, const float *rewards, const float *values, con
     g.adv = advantages;
     g.ret = returns;
     g.out_a = g.out_b = nullptr;
+    const auto aligned = [](const void *p) { return ((uintptr_t)p & 15u) == 0; };
+    g.vec = t % 4 == 0 && aligned(rewards) && aligned(values) && aligned(advantages) && aligned(returns);
+    g.mask_vec = g.vec && mask_dtype == PPO_F32 && aligned(mask);
     const unsigned blocks = (unsigned)(b * nseg);  // checked ≤ 2^31 − 1 above
 
     if (nseg == 1) {

@@ -14,17 +14,22 @@
  * seq-mean-token-mean w = 1/(n_b·R); seq-mean-token-sum-norm w = 1/(loss_agg_norm or T); N = 0 gives 0.
  * So d loss/d input_t = w_b·dL_t, written in the same elementwise pass.
  *
- * GPU shape of the computation (three launches, then one small copy to the host):
- *   1. loss_row_counts: a warp per row (a thread per row for short rows) counts its valid tokens (n_b) and adds
- *      them to integer totals (N, R) with integer atomics — exact, so order-independent (no float atomics anywhere);
- *   2. loss_tokens: one grid-stride pass over the B·T tokens reads the inputs once, writes the gradients and keeps
- *      per-thread partial sums of the loss and of every statistic; a fixed shuffle tree reduces them to one
- *      partial per block;
- *   3. loss_final: one warp sums the block partials in f64 in a fixed order.
+ * GPU shape of the computation (a memset, two launches, then one small copy to the host and one sync):
+ *   1. loss_row_counts: a warp per row (a thread per row for short rows) counts its valid tokens (n_b); a block's
+ *      counts go to integer totals (N, R) with integer atomics — exact, so order-independent (no float atomics);
+ *   2. loss_tokens: one grid-stride pass over the B·T tokens (4 tokens per thread step with 16-byte loads and stores
+ *      when the tensors are aligned, every block resident at once) reads the inputs once, writes the gradients and
+ *      keeps per-thread partial sums of the loss and of every statistic; a fixed shuffle tree reduces them to one
+ *      partial per block; the block that takes the last done-ticket (integer atomic) then sums the block partials
+ *      in f64, each column lane-strided in block order and then a fixed shuffle tree — the same order whichever
+ *      block is last, so the sums repeat bit for bit (a deterministic two-stage reduction in one launch; on the
+ *      emulator blocks run one after another and the last one finishes).
  * Statistics are means over the valid tokens (N, not token_count), so they are the sums divided by N on the host.
  */
 #ifndef PPO_LOSS_COMMON_CUH
 #define PPO_LOSS_COMMON_CUH
+
+#include <string.h>
 
 #include "ppo_cuda_host.h"
 
@@ -176,23 +181,51 @@ struct LossArgs {
     float *grad_ent;
     float ent_coef;
     float *partials;                 // [gridDim.x][NS]
+    unsigned *done;                  // blocks finished (zeroed before the launch)
+    double *sums;                    // [NS] final sums, written by the last block
+    int pmask_vec, vmask_vec;        // the mask is f32 and 16-byte aligned: 4 tokens per load
+    int same_mask;                   // the value part uses the policy mask
 };
 
-/* 1. Valid tokens per row and the totals (N, R). Long rows: a warp per row (coalesced loads, a shuffle sum); whole
- * warps leave together and there is no barrier. Totals use integer atomics: exact and order-independent. */
+/* 1. Valid tokens per row and the totals (N, R). Long rows: a warp per row (coalesced loads, 16-byte ones for an
+ * aligned f32 mask, a shuffle sum), then the block's warps are summed in shared memory and one thread adds them to
+ * the totals with integer atomics — exact, so order-independent, and two per block rather than two per row (a few
+ * thousand atomics on one address serialise in L2). */
 __global__ void __launch_bounds__(LOSS_THREADS)
 loss_row_counts(MaskRef mask, int64_t B, int64_t T, int *__restrict__ row_len, unsigned long long *__restrict__ totals) {
-    const int lane = threadIdx.x & 31;
-    const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (row >= B) return;
+    __shared__ int wcount[LOSS_THREADS / 32], wrows[LOSS_THREADS / 32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + warp;
     int count = 0;
-    for (int64_t t = lane; t < T; t += 32) count += valid(mask, row * T + t) ? 1 : 0;
+    if (row < B) {  // no early return: every thread reaches the barrier below
+        if (mask.dtype == PPO_F32 && T % 4 == 0 && ((uintptr_t)mask.p & 15u) == 0) {
+            const float4 *m4 = reinterpret_cast<const float4 *>(static_cast<const float *>(mask.p) + row * T);
+#pragma unroll 8
+            for (int64_t t = lane; t < T / 4; t += 32) {
+                const float4 q = m4[t];
+                count += (q.x != 0.0f ? 1 : 0) + (q.y != 0.0f ? 1 : 0) + (q.z != 0.0f ? 1 : 0) + (q.w != 0.0f ? 1 : 0);
+            }
+        } else {
+#pragma unroll 4
+            for (int64_t t = lane; t < T; t += 32) count += valid(mask, row * T + t) ? 1 : 0;
+        }
+    }
     count = warp_sum_int(count);
     if (lane == 0) {
-        row_len[row] = count;
-        // integer atomics: exact, so the totals do not depend on the order the rows finish in
-        atomicAdd(&totals[0], (unsigned long long)count);
-        if (count > 0) atomicAdd(&totals[1], 1ull);
+        if (row < B) row_len[row] = count;
+        wcount[warp] = count;
+        wrows[warp] = count > 0 ? 1 : 0;
+    }
+    __syncthreads();  // every warp's count is in shared memory before thread 0 adds them up
+    if (threadIdx.x == 0) {
+        unsigned long long n = 0, r = 0;
+        for (int w = 0; w < (int)(blockDim.x >> 5); w++) {
+            n += (unsigned long long)wcount[w];
+            r += (unsigned long long)wrows[w];
+        }
+        // integer atomics: exact, so the totals do not depend on the order the blocks finish in
+        if (n > 0) atomicAdd(&totals[0], n);
+        if (r > 0) atomicAdd(&totals[1], r);
     }
 }
 
@@ -227,74 +260,195 @@ int32_t launch_counts(const char *op, MaskRef m, int64_t B, int64_t T, int *row_
     return check_launch(op, "loss_row_counts");
 }
 
-/* 2. The elementwise pass: gradients + one partial per block of every sum the losses and statistics need. */
+/* Inputs of one token (read unconditionally; a masked token's values are never used, only selected away). */
+struct TokIn {
+    float lp, old, adv, val, oval, ret, ent;
+    bool okp, okv;
+};
+
+/* The per-token part of loss_tokens: accumulates the token's sums and returns its three gradients. */
 template <bool P, bool V, bool E>
-__global__ void __launch_bounds__(LOSS_THREADS) loss_tokens(LossArgs a) {
+struct TokenMath {
+    static constexpr Slots SL = slots_for(P, V, E);
+    const LossArgs &a;
+    bool prow_w, vrow_w;
+    unsigned long long pn, pr, vn, vr;
+    float pw0, vw0;
+
+    __device__ __forceinline__ void step(int64_t i, const TokIn &in, float (&acc)[SL.ns], float &glp, float &gval,
+                                         float &gent) const {
+        const int64_t row = (prow_w || vrow_w) ? i / a.T : 0;
+        glp = 0.0f;
+        gval = 0.0f;
+        gent = 0.0f;
+        if (P || E) {
+            const float w = !in.okp ? 0.0f : (prow_w ? agg_weight(a.pagg, pn, pr, a.prow[row], a.T) : pw0);
+            if (P && in.okp) {
+                const PolicyTok k = policy_token(in.lp, in.old, in.adv, a.pp);
+                acc[SL.po + 0] += w * k.loss;
+                acc[SL.po + 1] += k.clipped ? 1.0f : 0.0f;
+                acc[SL.po + 2] += k.dual ? 1.0f : 0.0f;
+                acc[SL.po + 3] -= k.x;
+                acc[SL.po + 4] += 0.5f * k.x * k.x;
+                acc[SL.po + 5] += k.ratio;
+                glp = w * k.grad;
+            }
+            if (E) {
+                if (in.okp) acc[SL.eo] += w * in.ent;
+                gent = in.okp ? -a.ent_coef * w : 0.0f;
+            }
+        }
+        if (V && in.okv) {
+            const float w = vrow_w ? agg_weight(a.vagg, vn, vr, a.vrow[row], a.T) : vw0;
+            const ValueTok k = value_token(in.val, in.oval, in.ret, a.vclip);
+            acc[SL.vo + 0] += w * k.loss;
+            acc[SL.vo + 1] += k.clipped ? 1.0f : 0.0f;
+            gval = (a.vscale * w) * k.grad;
+        }
+    }
+};
+
+__device__ __forceinline__ float4 ld4(const float *p, int64_t j) { return reinterpret_cast<const float4 *>(p)[j]; }
+__device__ __forceinline__ void st4(float *p, int64_t j, const float *x) {
+    reinterpret_cast<float4 *>(p)[j] = make_float4(x[0], x[1], x[2], x[3]);
+}
+__device__ __forceinline__ void unpack4(float4 q, float *x) {
+    x[0] = q.x; x[1] = q.y; x[2] = q.z; x[3] = q.w;
+}
+/* Validity of the 4 tokens at 4j..4j+3: one 16-byte load for an f32 mask (a.vec_mask), else element loads. */
+__device__ __forceinline__ void mask4(MaskRef m, bool vec, int64_t j, bool *ok) {
+    if (vec) {
+        const float4 q = ld4(static_cast<const float *>(m.p), j);
+        ok[0] = q.x != 0.0f; ok[1] = q.y != 0.0f; ok[2] = q.z != 0.0f; ok[3] = q.w != 0.0f;
+    } else {
+#pragma unroll
+        for (int k = 0; k < 4; k++) ok[k] = valid(m, 4 * j + k);
+    }
+}
+
+/*
+ * 2. The elementwise pass: gradients + one partial per block of every sum the losses and statistics need, then the
+ * final sums by the block that finishes last (a done-counter ticket: integer atomic; that block reads every block's
+ * partial in block order, so the sums do not depend on which block is last or on the order the blocks ran).
+ * VEC (every tensor 16-byte aligned): 4 consecutive tokens per thread per step with 16-byte loads and stores, all
+ * loads of a step issued before any arithmetic; the n mod 4 last tokens, or every token without VEC, one by one.
+ */
+/* Resident blocks per multiprocessor of loss_tokens (registers: the fused ppo_loss with entropy needs more than 64). */
+constexpr int loss_blocks_per_sm(bool e) { return e ? 3 : 4; }
+
+template <bool P, bool V, bool E, bool VEC>
+__global__ void __launch_bounds__(LOSS_THREADS, loss_blocks_per_sm(E)) loss_tokens(LossArgs a) {
+    typedef TokenMath<P, V, E> TM;
     constexpr Slots SL = slots_for(P, V, E);
     constexpr int NS = SL.ns;
     __shared__ float red[NS * 32];
+    __shared__ bool last;
     float acc[NS];
 #pragma unroll
     for (int k = 0; k < NS; k++) acc[k] = 0.0f;
-    const bool prow_w = a.pagg.mode == PPO_AGG_SEQ_MEAN_TOKEN_MEAN;
-    const bool vrow_w = a.vagg.mode == PPO_AGG_SEQ_MEAN_TOKEN_MEAN;
-    const unsigned long long pn = (P || E) ? a.ptot[0] : 0ull, pr = (P || E) ? a.ptot[1] : 0ull;
-    const unsigned long long vn = V ? a.vtot[0] : 0ull, vr = V ? a.vtot[1] : 0ull;
-    const float pw0 = (P || E) ? agg_weight(a.pagg, pn, pr, 0, a.T) : 0.0f;  // uniform modes
-    const float vw0 = V ? agg_weight(a.vagg, vn, vr, 0, a.T) : 0.0f;
+    TM tm{a, a.pagg.mode == PPO_AGG_SEQ_MEAN_TOKEN_MEAN, a.vagg.mode == PPO_AGG_SEQ_MEAN_TOKEN_MEAN, 0, 0, 0, 0, 0.0f,
+          0.0f};
+    tm.pn = (P || E) ? a.ptot[0] : 0ull;
+    tm.pr = (P || E) ? a.ptot[1] : 0ull;
+    tm.vn = V ? a.vtot[0] : 0ull;
+    tm.vr = V ? a.vtot[1] : 0ull;
+    tm.pw0 = (P || E) ? agg_weight(a.pagg, tm.pn, tm.pr, 0, a.T) : 0.0f;  // uniform modes
+    tm.vw0 = V ? agg_weight(a.vagg, tm.vn, tm.vr, 0, a.T) : 0.0f;
+    const int64_t gtid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.n; i += stride) {
-        const int64_t row = (prow_w || vrow_w) ? i / a.T : 0;
-        if (P || E) {
-            const bool ok = valid(a.pmask, i);
-            const float w = !ok ? 0.0f : (prow_w ? agg_weight(a.pagg, pn, pr, a.prow[row], a.T) : pw0);
+    int64_t tail = 0;  // first token of the element loop
+    if (VEC) {
+        const int64_t n4 = a.n / 4;
+        for (int64_t j = gtid; j < n4; j += stride) {
+            float lp[4], old[4], adv[4], val[4], ov[4], ret[4], ent[4];
+            bool okp[4], okv[4];
             if (P) {
-                float g = 0.0f;
-                if (ok) {
-                    const PolicyTok k = policy_token(a.lp[i], a.old_lp[i], a.adv[i], a.pp);
-                    acc[SL.po + 0] += w * k.loss;
-                    acc[SL.po + 1] += k.clipped ? 1.0f : 0.0f;
-                    acc[SL.po + 2] += k.dual ? 1.0f : 0.0f;
-                    acc[SL.po + 3] -= k.x;
-                    acc[SL.po + 4] += 0.5f * k.x * k.x;
-                    acc[SL.po + 5] += k.ratio;
-                    g = w * k.grad;
+                unpack4(ld4(a.lp, j), lp);
+                unpack4(ld4(a.old_lp, j), old);
+                unpack4(ld4(a.adv, j), adv);
+            }
+            if (E) unpack4(ld4(a.ent, j), ent);
+            if (P || E) mask4(a.pmask, a.pmask_vec, j, okp);
+            if (V) {
+                unpack4(ld4(a.val, j), val);
+                unpack4(ld4(a.old_val, j), ov);
+                unpack4(ld4(a.ret, j), ret);
+                if (a.same_mask) {
+#pragma unroll
+                    for (int k = 0; k < 4; k++) okv[k] = okp[k];
+                } else {
+                    mask4(a.vmask, a.vmask_vec, j, okv);
                 }
-                a.grad_lp[i] = g;
             }
-            if (E) {
-                if (ok) acc[SL.eo] += w * a.ent[i];
-                a.grad_ent[i] = ok ? -a.ent_coef * w : 0.0f;
+            float glp[4], gval[4], gent[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                TokIn in;
+                in.lp = P ? lp[k] : 0.0f;
+                in.old = P ? old[k] : 0.0f;
+                in.adv = P ? adv[k] : 0.0f;
+                in.ent = E ? ent[k] : 0.0f;
+                in.okp = (P || E) ? okp[k] : false;
+                in.val = V ? val[k] : 0.0f;
+                in.oval = V ? ov[k] : 0.0f;
+                in.ret = V ? ret[k] : 0.0f;
+                in.okv = V ? okv[k] : false;
+                tm.step(4 * j + k, in, acc, glp[k], gval[k], gent[k]);
             }
+            if (P) st4(a.grad_lp, j, glp);
+            if (E) st4(a.grad_ent, j, gent);
+            if (V) st4(a.grad_val, j, gval);
         }
-        if (V) {
-            float g = 0.0f;
-            if (valid(a.vmask, i)) {
-                const float w = vrow_w ? agg_weight(a.vagg, vn, vr, a.vrow[row], a.T) : vw0;
-                const ValueTok k = value_token(a.val[i], a.old_val[i], a.ret[i], a.vclip);
-                acc[SL.vo + 0] += w * k.loss;
-                acc[SL.vo + 1] += k.clipped ? 1.0f : 0.0f;
-                g = (a.vscale * w) * k.grad;
-            }
-            a.grad_val[i] = g;
-        }
+        tail = n4 * 4;
+    }
+    for (int64_t i = tail + gtid; i < a.n; i += stride) {
+        TokIn in;
+        in.okp = (P || E) && valid(a.pmask, i);
+        in.okv = V && valid(a.vmask, i);
+        // element loads only where valid (this loop also serves unaligned tensors of any size)
+        in.lp = P && in.okp ? a.lp[i] : 0.0f;
+        in.old = P && in.okp ? a.old_lp[i] : 0.0f;
+        in.adv = P && in.okp ? a.adv[i] : 0.0f;
+        in.ent = E && in.okp ? a.ent[i] : 0.0f;
+        in.val = V && in.okv ? a.val[i] : 0.0f;
+        in.oval = V && in.okv ? a.old_val[i] : 0.0f;
+        in.ret = V && in.okv ? a.ret[i] : 0.0f;
+        float glp, gval, gent;
+        tm.step(i, in, acc, glp, gval, gent);
+        if (P) a.grad_lp[i] = glp;
+        if (E) a.grad_ent[i] = gent;
+        if (V) a.grad_val[i] = gval;
     }
     block_sum_to_thread0(acc, red);  // one barrier, reached by every thread
     if (threadIdx.x == 0) {
 #pragma unroll
         for (int k = 0; k < NS; k++) a.partials[(int64_t)blockIdx.x * NS + k] = acc[k];
+        __threadfence();  // the partials are visible device-wide before this block takes its ticket
+        last = atomicAdd(a.done, 1u) == gridDim.x - 1;  // integer ticket: exact
     }
-}
-
-/* 3. One warp: f64 sums of the ns columns of the block partials, lane-strided then a fixed shuffle tree. */
-__global__ void __launch_bounds__(32)
-loss_final(const float *__restrict__ partials, int nblocks, int ns, double *__restrict__ sums) {
-    const int lane = threadIdx.x;
-    for (int k = 0; k < ns; k++) {
-        double s = 0.0;
-        for (int j = lane; j < nblocks; j += 32) s += (double)partials[(int64_t)j * ns + k];
-        s = warp_sum_down(s);
-        if (lane == 0) sums[k] = s;
+    __syncthreads();  // `last` is visible to the block (reached by every thread)
+    if (!last) return;
+    // 3. The last block: f64 sums of the NS columns of the partials, a warp per column (columns warp, warp + nw, ...),
+    // each lane-strided over the blocks in block order then a fixed shuffle tree: the order does not depend on the
+    // grid's timing. Loads are batched (8 in flight per lane) before the additions, which stay in order.
+    __threadfence();  // every other block's partials (fenced before their tickets) are read after this block's ticket
+    const volatile float *part = a.partials;  // written by other blocks during this launch: not through the L1
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int nb = (int)gridDim.x;
+    for (int k = warp; k < NS; k += nw) {
+        double sum = 0.0;
+        for (int j0 = lane; j0 < nb; j0 += 8 * 32) {
+            float x[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const int j = j0 + 32 * u;
+                x[u] = j < nb ? part[(int64_t)j * NS + k] : 0.0f;
+            }
+#pragma unroll
+            for (int u = 0; u < 8; u++) sum += (double)x[u];  // + 0.0 past the end: exact, so the same bits
+        }
+        sum = warp_sum_down(sum);
+        if (lane == 0) a.sums[k] = sum;
     }
 }
 
@@ -315,23 +469,42 @@ struct LossSums {
 };
 
 template <bool P, bool V, bool E>
-void launch_tokens(const LossArgs &a, unsigned blocks, unsigned threads, cudaStream_t s) {
-    auto kernel = loss_tokens<P, V, E>;
-    SIMT_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, s, a);
+void launch_tokens(const LossArgs &a, bool vec, unsigned blocks, unsigned threads, cudaStream_t s) {
+    if (vec) {
+        auto kernel = loss_tokens<P, V, E, true>;
+        SIMT_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, s, a);
+    } else {
+        auto kernel = loss_tokens<P, V, E, false>;
+        SIMT_LAUNCH(kernel, dim3(blocks), dim3(threads), 0, s, a);
+    }
 }
 
-/* Runs the three launches and copies the sums back (synchronises the stream). */
+/* Blocks of the token pass: every block resident at once (loss_blocks_per_sm, the __launch_bounds__ of
+ * loss_tokens), at least MIN_ITEMS_PER_THREAD tokens per thread. Depends only on n and the device: the partials, and
+ * so the sums, repeat bit for bit. */
+inline unsigned loss_blocks(int64_t n, unsigned threads, bool entropy) {
+    const int64_t per_block = (int64_t)threads * MIN_ITEMS_PER_THREAD;
+    int64_t want = (n + per_block - 1) / per_block;
+    const int64_t cap = (int64_t)loss_blocks_per_sm(entropy) * sm_count();
+    if (want > cap) want = cap;
+    return (unsigned)(want < 1 ? 1 : want);
+}
+
+/* Runs the launches (row counts, then the token pass, whose last block also finishes the sums) and copies the sums
+ * and the counts back with one copy (synchronises the stream). */
 int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     const char *op = job.op;
     const int64_t n = job.b * job.t;
     const unsigned threads = sweep_threads(n, LOSS_THREADS);
-    const unsigned blocks = grid_for(n, threads);
+    const unsigned blocks = loss_blocks(n, threads, job.entropy);
     const bool need_p = job.policy || job.entropy;
     const bool same_mask = !need_p || !job.value ||
                            (job.vmask_ptr == job.pmask_ptr && job.vmask_dtype == job.pmask_dtype);
-    // scratch layout: totals [4] | sums [S_COUNT] | p row_len [B] | v row_len [B] | partials [blocks][S_COUNT]
-    const size_t off_sums = align256(4 * sizeof(unsigned long long));
-    const size_t off_prow = off_sums + align256(S_COUNT * sizeof(double));
+    // scratch layout: head = totals [4] u64 | done u32 (both zeroed by one memset) | sums [S_COUNT] f64 at HEAD_SUMS
+    // (the head is copied back at once); then p row_len [B] | v row_len [B] | partials [blocks][S_COUNT]
+    constexpr size_t HEAD_DONE = 4 * sizeof(unsigned long long), HEAD_SUMS = 64;
+    constexpr size_t HEAD = HEAD_SUMS + S_COUNT * sizeof(double);
+    const size_t off_prow = align256(HEAD);
     const size_t off_vrow = off_prow + align256((size_t)job.b * sizeof(int));
     const size_t off_part = off_vrow + align256((size_t)job.b * sizeof(int));
     const size_t bytes = off_part + (size_t)blocks * S_COUNT * sizeof(float);  // room for the widest layout
@@ -339,9 +512,8 @@ int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     int32_t rc = scratch.reserve(op, bytes);
     if (rc != PPO_OK) return rc;
     unsigned long long *tot = scratch.at<unsigned long long>(0);
-    double *sums = scratch.at<double>(off_sums);
     int *prow = scratch.at<int>(off_prow), *vrow = scratch.at<int>(off_vrow);
-    PPO_CUDA_CHECK(op, "cudaMemsetAsync of the counters", cudaMemsetAsync(tot, 0, 4 * sizeof(unsigned long long), s));
+    PPO_CUDA_CHECK(op, "cudaMemsetAsync of the counters", cudaMemsetAsync(tot, 0, HEAD_SUMS, s));
 
     LossArgs &a = job.args;
     a.n = n;
@@ -353,25 +525,36 @@ int32_t run_losses(LossJob &job, cudaStream_t s, LossSums &out) {
     a.vrow = same_mask && need_p ? prow : vrow;
     a.vtot = same_mask && need_p ? tot : tot + 2;
     a.partials = scratch.at<float>(off_part);
+    a.done = scratch.at<unsigned>(HEAD_DONE);
+    a.sums = scratch.at<double>(HEAD_SUMS);
+    a.same_mask = need_p && job.value && same_mask;
+    const auto aligned = [](const void *p) { return ((uintptr_t)p & 15u) == 0; };  // nullptr: aligned, never read
+    a.pmask_vec = job.pmask_dtype == PPO_F32 && aligned(job.pmask_ptr);
+    a.vmask_vec = job.vmask_dtype == PPO_F32 && aligned(job.vmask_ptr);
+    const bool vec = aligned(a.lp) && aligned(a.old_lp) && aligned(a.adv) && aligned(a.grad_lp) && aligned(a.val) &&
+                     aligned(a.old_val) && aligned(a.ret) && aligned(a.grad_val) && aligned(a.ent) &&
+                     aligned(a.grad_ent);
     if (need_p && (rc = launch_counts(op, a.pmask, job.b, job.t, prow, tot, s)) != PPO_OK) return rc;
     if (job.value && !(same_mask && need_p) && (rc = launch_counts(op, a.vmask, job.b, job.t, vrow, tot + 2, s)) != PPO_OK) {
         return rc;
     }
-    if (job.policy && job.value && job.entropy) launch_tokens<true, true, true>(a, blocks, threads, s);
-    else if (job.policy && job.value) launch_tokens<true, true, false>(a, blocks, threads, s);
-    else if (job.policy) launch_tokens<true, false, false>(a, blocks, threads, s);
-    else launch_tokens<false, true, false>(a, blocks, threads, s);
+    if (job.policy && job.value && job.entropy) launch_tokens<true, true, true>(a, vec, blocks, threads, s);
+    else if (job.policy && job.value) launch_tokens<true, true, false>(a, vec, blocks, threads, s);
+    else if (job.policy) launch_tokens<true, false, false>(a, vec, blocks, threads, s);
+    else launch_tokens<false, true, false>(a, vec, blocks, threads, s);
     if ((rc = check_launch(op, "loss_tokens")) != PPO_OK) return rc;
     const Slots sl = slots_for(job.policy, job.value, job.entropy);
-    SIMT_LAUNCH(loss_final, dim3(1), dim3(32), 0, s, (const float *)a.partials, (int)blocks, sl.ns, sums);
-    if ((rc = check_launch(op, "loss_final")) != PPO_OK) return rc;
 
+    unsigned char head[HEAD];
+    void *pinned = host_staging(HEAD);
+    PPO_CUDA_CHECK(op, "copy of the sums",
+                   cudaMemcpyAsync(pinned != nullptr ? pinned : head, tot, HEAD, cudaMemcpyDeviceToHost, s));
+    if ((rc = sync(op, s)) != PPO_OK) return rc;
+    if (pinned != nullptr) memcpy(head, pinned, HEAD);
     unsigned long long host_tot[4];
     double compact[S_COUNT];
-    PPO_CUDA_CHECK(op, "copy of the sums",
-                   cudaMemcpyAsync(compact, sums, (size_t)sl.ns * sizeof(double), cudaMemcpyDeviceToHost, s));
-    PPO_CUDA_CHECK(op, "copy of the counts", cudaMemcpyAsync(host_tot, tot, sizeof host_tot, cudaMemcpyDeviceToHost, s));
-    if ((rc = sync(op, s)) != PPO_OK) return rc;
+    memcpy(host_tot, head, sizeof host_tot);
+    memcpy(compact, head + HEAD_SUMS, sizeof compact);
     for (int k = 0; k < S_COUNT; k++) out.s[k] = 0.0;
     if (job.policy) {
         for (int k = 0; k < 6; k++) out.s[S_PLOSS + k] = compact[sl.po + k];

@@ -7,8 +7,9 @@
  *
  * Kernel rules (DESIGN.md "CUDA without a GPU"): warp collectives use the full mask with all 32 lanes present (every
  * block size here is a multiple of 32 and no thread leaves before the block's last collective); __syncthreads only
- * where the whole block arrives; no inter-block communication inside a kernel (reductions are two-stage: block
- * partials, then a final pass in a fixed order, so results are bitwise repeatable); no inline PTX, CUB, cooperative
+ * where the whole block arrives; no block ever waits for another inside a kernel (reductions are two-stage: block
+ * partials, then a final pass in a fixed order — a second launch, or the block that takes the last integer
+ * done-ticket — so results are bitwise repeatable); no inline PTX, CUB, cooperative
  * groups or tensor-core intrinsics; 64-bit element offsets; bf16/f16 converted to f32 in registers.
  */
 #ifndef PPO_CUDA_COMMON_CUH

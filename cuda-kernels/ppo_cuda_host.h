@@ -73,6 +73,12 @@ class Scratch {
 /* Rounds a byte count up to the 256-byte alignment used to carve scratch buffers. */
 inline size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
+/* A page-locked host buffer of at least `bytes` (≤ 4096) owned by the calling thread, or nullptr if none could be
+ * allocated (then copy through pageable memory). A device-to-host copy of a few results into it is a plain
+ * asynchronous DMA that the following stream synchronisation waits for, instead of the staged copy of pageable
+ * memory (which waits for the stream, then copies again). */
+void *host_staging(size_t bytes);
+
 /* cudaGetLastError after a launch, as a launcher status. */
 int32_t check_launch(const char *op, const char *kernel);
 
@@ -84,6 +90,11 @@ int32_t sync(const char *op, cudaStream_t stream);
  * (initialised to ~0 by reset_label_flag). After a sync, report_label_flag names the row and its label value.
  */
 int32_t reset_label_flag(const char *op, unsigned long long *flag, cudaStream_t stream);
+/* A label flag owned by the calling thread on the current device instead of a scratch flag and its per-call memset:
+ * ~0 whenever no call of this thread uses it (set on `stream` on first use, and again by report_label_flag after a
+ * bad row, or here after a call that did not reach a clean report). A launcher's calls are synchronous, so one
+ * thread never has two calls in flight. */
+int32_t thread_label_flag(const char *op, cudaStream_t stream, unsigned long long **flag);
 int32_t report_label_flag(const char *op, const unsigned long long *flag, const void *labels, int32_t label_dtype,
                           int64_t v, cudaStream_t stream);
 

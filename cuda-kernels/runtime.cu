@@ -115,6 +115,30 @@ Scratch::~Scratch() {
     }
 }
 
+namespace {
+constexpr size_t STAGING_BYTES = 4096;
+struct Staging {
+    void *ptr = nullptr;
+    bool tried = false;
+    ~Staging() {
+        if (ptr != nullptr) cudaFreeHost(ptr);
+    }
+};
+}  // namespace
+
+void *host_staging(size_t bytes) {
+    static thread_local Staging st;
+    if (bytes > STAGING_BYTES) return nullptr;
+    if (!st.tried) {
+        st.tried = true;
+        if (cudaMallocHost(&st.ptr, STAGING_BYTES) != cudaSuccess) {
+            cudaGetLastError();  // not a launcher failure: the callers fall back to pageable memory
+            st.ptr = nullptr;
+        }
+    }
+    return st.ptr;
+}
+
 int32_t check_launch(const char *op, const char *kernel) {
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess) return PPO_OK;
@@ -136,13 +160,65 @@ int32_t reset_label_flag(const char *op, unsigned long long *flag, cudaStream_t 
     return PPO_OK;
 }
 
+namespace {
+struct ThreadFlags {
+    std::vector<unsigned long long *> flag;  // by device ordinal
+    std::vector<char> clean;                 // the flag holds ~0 and no call is using it
+    ~ThreadFlags() {
+        for (unsigned long long *p : flag) {
+            if (p != nullptr) cudaFree(p);
+        }
+    }
+};
+ThreadFlags &thread_flags() {
+    static thread_local ThreadFlags f;
+    return f;
+}
+/* Marks the calling thread's flag clean again when `flag` is it (report_label_flag also serves scratch flags). */
+void flag_clean(const unsigned long long *flag) {
+    ThreadFlags &f = thread_flags();
+    for (size_t d = 0; d < f.flag.size(); d++) {
+        if (f.flag[d] == flag) f.clean[d] = 1;
+    }
+}
+}  // namespace
+
+int32_t thread_label_flag(const char *op, cudaStream_t stream, unsigned long long **out) {
+    int dev = 0;
+    PPO_CUDA_CHECK(op, "cudaGetDevice", cudaGetDevice(&dev));
+    ThreadFlags &f = thread_flags();
+    if ((int)f.flag.size() <= dev) {
+        f.flag.resize(dev + 1, nullptr);
+        f.clean.resize(dev + 1, 0);
+    }
+    if (f.flag[dev] == nullptr) {
+        void *p = nullptr;
+        PPO_CUDA_CHECK(op, "cudaMalloc of the label flag", cudaMalloc(&p, sizeof(unsigned long long)));
+        f.flag[dev] = static_cast<unsigned long long *>(p);
+        f.clean[dev] = 0;
+    }
+    if (!f.clean[dev]) {
+        // first use, or the last call of this thread stopped before its report: set ~0 ahead of the kernel
+        int32_t rc = reset_label_flag(op, f.flag[dev], stream);
+        if (rc != PPO_OK) return rc;
+    }
+    f.clean[dev] = 0;  // in use until report_label_flag finds it clean
+    *out = f.flag[dev];
+    return PPO_OK;
+}
+
 int32_t report_label_flag(const char *op, const unsigned long long *flag, const void *labels, int32_t label_dtype,
                           int64_t v, cudaStream_t stream) {
     unsigned long long row = 0;
+    void *pinned = host_staging(sizeof row);
     PPO_CUDA_CHECK(op, "copy of the label flag",
-                   cudaMemcpyAsync(&row, flag, sizeof row, cudaMemcpyDeviceToHost, stream));
+                   cudaMemcpyAsync(pinned != nullptr ? pinned : &row, flag, sizeof row, cudaMemcpyDeviceToHost, stream));
     PPO_CUDA_CHECK(op, "cudaStreamSynchronize", cudaStreamSynchronize(stream));
-    if (row == ~0ull) return PPO_OK;
+    if (pinned != nullptr) memcpy(&row, pinned, sizeof row);
+    if (row == ~0ull) {
+        flag_clean(flag);
+        return PPO_OK;
+    }
     long long y = 0;
     if (label_dtype == PPO_I64) {
         PPO_CUDA_CHECK(op, "copy of the bad label",

@@ -152,6 +152,14 @@ class CudaDeviceTest {
                     () -> d.kernels.tokenLogprobs(dz, dl, LogprobOptions.DEFAULT, out, null, null));
             assertTrue(e.getMessage().contains("row 2 has label 9"), e.getMessage());
             assertTrue(e.getMessage().contains("token_logprobs"), e.getMessage());
+            // The launcher's label flag is reset after the error: a good call passes, the next bad one names its row.
+            Tensor good = d.up(Tensor.ofInts(arena, new int[] {0, 8, 1, 3, 2}, n));
+            d.kernels.tokenLogprobs(dz, good, LogprobOptions.DEFAULT, out, null, null);
+            d.kernels.tokenLogprobs(dz, good, LogprobOptions.DEFAULT, out, null, null);
+            Tensor bad = d.up(Tensor.ofInts(arena, new int[] {0, 8, 1, 3, 12}, n));
+            var e2 = assertThrows(IllegalArgumentException.class,
+                    () -> d.kernels.tokenLogprobs(dz, bad, LogprobOptions.DEFAULT, out, null, null));
+            assertTrue(e2.getMessage().contains("row 4 has label 12"), e2.getMessage());
         }
     }
 

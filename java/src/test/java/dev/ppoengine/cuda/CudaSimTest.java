@@ -28,6 +28,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -187,6 +188,54 @@ class CudaSimTest {
         Tensor a = Tensor.allocate(arena, DType.F32, rew.shape()), ret = Tensor.allocate(arena, DType.F32, rew.shape());
         k.gae(rew, val, mask, o, a, ret);
         return new Tensor[] {a, ret};
+    }
+
+    /**
+     * Tensors that are not 16-byte aligned take the element-load paths of gae and the losses (aligned ones, T % 4 == 0,
+     * take the 16-byte paths): both against the reference, and the two paths agree.
+     */
+    @Test
+    void unalignedTensorsTakeTheElementPaths() {
+        Rand r = new Rand(arena, 9);
+        long b = 9, t = 1028;   // T % 8 == 4: the aligned gae path also meets a half-filled last group of 8
+        Tensor lp = r.normal(DType.F32, 0.3, b, t), old = r.normal(DType.F32, 0.3, b, t);
+        Tensor adv = r.normal(DType.F32, 1.0, b, t), mask = r.randomMask(DType.F32, 0.7, b, t);
+        Tensor[] in = {lp, old, adv, mask};
+        Tensor[] un = new Tensor[in.length];
+        for (int k = 0; k < in.length; k++) un[k] = unaligned(in[k]);
+        PolicyLossOptions po = new PolicyLossOptions(0.2, 0.28, 0, 3, Aggregation.of(LossAgg.TOKEN_MEAN), 0);
+        Tensor gr = Tensor.allocate(arena, DType.F32, b, t), ga = Tensor.allocate(arena, DType.F32, b, t);
+        Tensor gu = unaligned(Tensor.allocate(arena, DType.F32, b, t));
+        PolicyLossResult want = ref.policyLoss(lp, old, adv, mask, po, gr);
+        PolicyLossResult pa = sim.policyLoss(lp, old, adv, mask, po, ga);
+        PolicyLossResult pu = sim.policyLoss(un[0], un[1], un[2], un[3], po, gu);
+        Tolerance.assertClose("aligned loss", want.loss(), pa.loss());
+        Tolerance.assertClose("unaligned loss", want.loss(), pu.loss());
+        Tolerance.assertClose("aligned grad", gr.toDoubleArray(), ga.toDoubleArray());
+        Tolerance.assertClose("unaligned grad", gr.toDoubleArray(), gu.toDoubleArray());
+        ValueLossOptions vo = new ValueLossOptions(0.2, Aggregation.of(LossAgg.SEQ_MEAN_TOKEN_MEAN));
+        ValueLossResult vw = ref.valueLoss(lp, old, adv, mask, vo, gr);
+        ValueLossResult vu = sim.valueLoss(un[0], un[1], un[2], un[3], vo, gu);
+        Tolerance.assertClose("unaligned value loss", vw.loss(), vu.loss());
+        Tolerance.assertClose("unaligned value grad", gr.toDoubleArray(), gu.toDoubleArray());
+        for (GaeMaskedSteps mode : GaeMaskedSteps.values()) {
+            GaeOptions o = new GaeOptions(0.99, 0.95, mode);
+            Tensor[] w = gae(ref, lp, old, mask, o), ga2 = gae(sim, lp, old, mask, o);
+            Tensor au = unaligned(Tensor.allocate(arena, DType.F32, b, t)), ru = unaligned(Tensor.allocate(arena, DType.F32, b, t));
+            sim.gae(un[0], un[1], un[3], o, au, ru);
+            Tolerance.assertClose(mode + " aligned advantages", w[0].toDoubleArray(), ga2[0].toDoubleArray());
+            Tolerance.assertClose(mode + " aligned returns", w[1].toDoubleArray(), ga2[1].toDoubleArray());
+            Tolerance.assertClose(mode + " unaligned advantages", w[0].toDoubleArray(), au.toDoubleArray());
+            Tolerance.assertClose(mode + " unaligned returns", w[1].toDoubleArray(), ru.toDoubleArray());
+        }
+    }
+
+    /** A copy of {@code x} starting 4 bytes past a 64-byte boundary (never 16-byte aligned). */
+    private Tensor unaligned(Tensor x) {
+        long bytes = x.segment().byteSize();
+        MemorySegment seg = arena.allocate(bytes + 4, 64).asSlice(4, bytes);
+        seg.copyFrom(x.segment());
+        return Tensor.of(seg, x.dtype(), x.shape());
     }
 
     /** Reductions over many blocks (partials then a fixed-order final pass): reference-close and bitwise repeatable. */
