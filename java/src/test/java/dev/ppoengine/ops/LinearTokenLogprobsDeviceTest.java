@@ -57,43 +57,6 @@ class LinearTokenLogprobsDeviceTest {
         return backend.equals("cuda") ? CudaRuntime.cuda() : CudaRuntime.sim();
     }
 
-    /** One seeded problem (z ≈ N(0, 3²) whatever H is). */
-    private final class Problem {
-        final int n, h, v;
-        final LogprobOptions o;
-        final Tensor hidden, weight, bias, labels, gradLogprobs, gradEntropy;
-
-        Problem(int n, int h, int v, DType hiddenType, DType weightType, DType biasType, double tau, EntropyLogits mode,
-                long seed, int hiddenStride) {
-            this.n = n;
-            this.h = h;
-            this.v = v;
-            this.o = new LogprobOptions(tau, mode);
-            Rand r = new Rand(arena, seed);
-            Tensor wide = r.normal(hiddenType, 1.0, n, hiddenStride);
-            hidden = hiddenStride == h ? wide : Tensor.strided(wide.segment(), hiddenType, hiddenStride, n, h);
-            weight = r.normal(weightType, 3.0 / Math.sqrt(h), v, h);
-            bias = biasType == null ? null : r.normal(biasType, 1.0, v);
-            labels = r.labels(seed % 2 == 0 ? DType.I64 : DType.I32, v, n);
-            gradLogprobs = r.normal(DType.F32, 1.0, n);
-            gradEntropy = r.normal(DType.F32, 0.5, n);
-        }
-
-        Tensor f32(long... shape) {
-            return Tensor.allocate(arena, DType.F32, shape);
-        }
-
-        /** {logprobs, entropy, saved, grad_hidden, grad_weight, grad_bias}; the backward from the reference's saved. */
-        Tensor[] run(LinearTokenLogprobs k, Tensor refSaved) {
-            Tensor lp = f32(n), ent = f32(n), saved = f32(n, 3);
-            k.forward(hidden, weight, bias, labels, o, lp, ent, saved);
-            Tensor gh = f32(n, h), gw = f32(v, h), gb = bias == null ? null : f32(v);
-            k.backward(hidden, weight, bias, labels, refSaved == null ? saved : refSaved, gradLogprobs, gradEntropy, o,
-                    gh, gw, gb, false);
-            return new Tensor[] {lp, ent, saved, gh, gw, gb};
-        }
-    }
-
     private static final String[] NAMES = {"logprobs", "entropy", "saved", "grad_hidden", "grad_weight", "grad_bias"};
 
     private static void assertAllClose(String what, Tensor[] want, Tensor[] got) {
@@ -137,7 +100,7 @@ class LinearTokenLogprobsDeviceTest {
                 EntropyLogits mode = seed % 2 == 0 ? EntropyLogits.SCALED : EntropyLogits.RAW;
                 double tau = seed % 3 == 0 ? 1.0 : 0.7;
                 DType biasType = seed % 4 == 0 ? null : seed % 4 == 1 ? DType.F32 : dt[1];
-                Problem p = new Problem(s[0], s[1], s[2], dt[0], dt[1], biasType, tau, mode, seed++, s[3]);
+                LinearProblem p = new LinearProblem(arena, s[0], s[1], s[2], dt[0], dt[1], biasType, tau, mode, seed++, s[3]);
                 Tensor[] want = p.run(ref, null);
                 // automatic tiles (the whole problem in one tile here) and fixed awkward ones
                 try (LinearTokenLogprobsCuda auto = new LinearTokenLogprobsCuda(rt, null, 0, 0, 0, GradGemm.F32);
@@ -160,7 +123,7 @@ class LinearTokenLogprobsDeviceTest {
         // a budget for a few rows × a few hundred columns: several row blocks and vocabulary chunks, neither dividing
         int n = backend.equals("cuda") ? 300 : 23, h = backend.equals("cuda") ? 96 : 6, v = backend.equals("cuda") ? 3001 : 301;
         long budget = backend.equals("cuda") ? 1L << 20 : 8L << 10;   // 1 MiB on the GPU: tiles of 75 × 1280
-        Problem p = new Problem(n, h, v, DType.BF16, DType.BF16, DType.BF16, 0.8, EntropyLogits.RAW, 77, h);
+        LinearProblem p = new LinearProblem(arena, n, h, v, DType.BF16, DType.BF16, DType.BF16, 0.8, EntropyLogits.RAW, 77, h);
         Tensor[] want = p.run(ref, null);
         try (LinearTokenLogprobsCuda k = new LinearTokenLogprobsCuda(rt, null, budget, 0, 0, GradGemm.F32)) {
             assertAllClose(backend + " budget " + budget, want, p.run(k, want[2]), Math.max(1.0, Math.sqrt(n / 16.0)));
@@ -180,7 +143,7 @@ class LinearTokenLogprobsDeviceTest {
     @ValueSource(strings = {"cuda-sim", "cuda"})
     void deviceTensorsStridedHiddenAndAccumulate(String backend) {
         CudaRuntime rt = runtime(backend);
-        Problem p = new Problem(19, 12, 77, DType.BF16, DType.BF16, DType.F32, 1.3, EntropyLogits.SCALED, 41, 15);
+        LinearProblem p = new LinearProblem(arena, 19, 12, 77, DType.BF16, DType.BF16, DType.F32, 1.3, EntropyLogits.SCALED, 41, 15);
         Tensor[] want = p.run(ref, null);
         List<DeviceBuffer> buffers = new ArrayList<>();
         try (LinearTokenLogprobsCuda k = new LinearTokenLogprobsCuda(rt, null, 0, 8, 30, GradGemm.F32)) {
@@ -227,7 +190,7 @@ class LinearTokenLogprobsDeviceTest {
     @ValueSource(strings = {"cuda-sim", "cuda"})
     void badLabelsOnTheDeviceAreNamed(String backend) {
         CudaRuntime rt = runtime(backend);
-        Problem p = new Problem(9, 4, 13, DType.F32, DType.F32, null, 1.0, EntropyLogits.SCALED, 5, 4);
+        LinearProblem p = new LinearProblem(arena, 9, 4, 13, DType.F32, DType.F32, null, 1.0, EntropyLogits.SCALED, 5, 4);
         Tensor bad = Tensor.ofLongs(arena, new long[] {0, 1, 2, 3, 4, 5, 13, 7, 8}, 9);
         try (LinearTokenLogprobsCuda k = new LinearTokenLogprobsCuda(rt, null, 0, 4, 5, GradGemm.F32);
              DeviceBuffer h = DeviceBuffer.upload(rt, p.hidden, k.stream());
@@ -249,7 +212,7 @@ class LinearTokenLogprobsDeviceTest {
     @ValueSource(strings = {"cuda-sim", "cuda"})
     void inputDtypeGradientGemmsAreCloseToTheExactOnes(String backend) {
         CudaRuntime rt = runtime(backend);
-        Problem p = new Problem(21, 16, 130, DType.BF16, DType.BF16, null, 1.0, EntropyLogits.SCALED, 9, 16);
+        LinearProblem p = new LinearProblem(arena, 21, 16, 130, DType.BF16, DType.BF16, null, 1.0, EntropyLogits.SCALED, 9, 16);
         Tensor[] want = p.run(ref, null);
         try (LinearTokenLogprobsCuda k = new LinearTokenLogprobsCuda(rt, null, 0, 8, 48, GradGemm.INPUT)) {
             Tensor[] got = p.run(k, want[2]);

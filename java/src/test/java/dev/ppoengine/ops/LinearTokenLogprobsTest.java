@@ -55,68 +55,6 @@ class LinearTokenLogprobsTest {
         arena.close();
     }
 
-    /** One problem: shapes, dtypes, switches, and its seeded inputs. */
-    private final class Problem {
-        final int n, h, v;
-        final LogprobOptions o;
-        final Tensor hidden, weight, bias, labels, gradLogprobs, gradEntropy;
-
-        Problem(int n, int h, int v, DType hiddenType, DType weightType, DType biasType, double tau, EntropyLogits mode,
-                long seed) {
-            this(n, h, v, hiddenType, weightType, biasType, tau, mode, seed, h);
-        }
-
-        /** hiddenStride > h: hidden rows are hiddenStride elements apart (a window of a wider buffer). */
-        Problem(int n, int h, int v, DType hiddenType, DType weightType, DType biasType, double tau, EntropyLogits mode,
-                long seed, int hiddenStride) {
-            this.n = n;
-            this.h = h;
-            this.v = v;
-            this.o = new LogprobOptions(tau, mode);
-            Rand r = new Rand(arena, seed);
-            // z has a standard deviation of about 3 whatever H is: peaked and flat rows both occur.
-            double ws = 3.0 / Math.sqrt(h);
-            if (hiddenStride == h) {
-                hidden = r.normal(hiddenType, 1.0, n, h);
-            } else {
-                Tensor wide = r.normal(hiddenType, 1.0, n, hiddenStride);
-                hidden = Tensor.strided(wide.segment(), hiddenType, hiddenStride, n, h);
-            }
-            weight = r.normal(weightType, ws, v, h);
-            bias = biasType == null ? null : r.normal(biasType, 1.0, v);
-            labels = r.labels(seed % 2 == 0 ? DType.I64 : DType.I32, v, n);
-            gradLogprobs = r.normal(DType.F32, 1.0, n);
-            gradEntropy = r.normal(DType.F32, 0.5, n);
-        }
-
-        /** The logits z [N, V] in f64, rounded once to f32 (the materialised path). */
-        Tensor logits() {
-            Tensor z = Tensor.allocate(arena, DType.F32, n, v);
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j < v; j++) {
-                    double acc = bias == null ? 0 : bias.getDouble(j);
-                    for (int k = 0; k < h; k++) acc += hidden.getDouble((long) i * h + k) * weight.getDouble((long) j * h + k);
-                    z.setFloat((long) i * v + j, acc);
-                }
-            }
-            return z;
-        }
-
-        /** forward on k: {logprobs, entropy, saved}. */
-        Tensor[] forward(LinearTokenLogprobs k) {
-            Tensor lp = f32(n), ent = f32(n), saved = f32(n, 3);
-            k.forward(hidden, weight, bias, labels, o, lp, ent, saved);
-            return new Tensor[] {lp, ent, saved};
-        }
-
-        /** backward on k (saved from k's own forward): {grad_hidden, grad_weight, grad_bias}. */
-        Tensor[] backward(LinearTokenLogprobs k, Tensor saved, Tensor gradEnt) {
-            Tensor gh = f32(n, h), gw = f32(v, h), gb = f32(v);
-            k.backward(hidden, weight, bias, labels, saved, gradLogprobs, gradEnt, o, gh, gw, gb, false);
-            return new Tensor[] {gh, gw, gb};
-        }
-    }
-
     private Tensor f32(long... shape) {
         return Tensor.allocate(arena, DType.F32, shape);
     }
@@ -223,7 +161,7 @@ class LinearTokenLogprobsTest {
     @MethodSource("materialisedCases")
     void referenceEqualsTokenLogprobsOfTheMaterialisedLogits(int n, int h, int v, DType dt, DType biasType, double tau,
                                                              EntropyLogits mode, long seed) {
-        Problem p = new Problem(n, h, v, dt, dt, biasType, tau, mode, seed);
+        LinearProblem p = new LinearProblem(arena, n, h, v, dt, dt, biasType, tau, mode, seed);
         Tensor[] got = p.forward(ref);
 
         Tensor logits = p.logits();
@@ -271,7 +209,7 @@ class LinearTokenLogprobsTest {
     @ParameterizedTest(name = "tau={0} {1}")
     @MethodSource("finiteDifferenceCases")
     void referenceGradientsMatchCentralFiniteDifferences(double tau, EntropyLogits mode, long seed) {
-        Problem p = new Problem(3, 4, 7, DType.F32, DType.F32, DType.F32, tau, mode, seed);
+        LinearProblem p = new LinearProblem(arena, 3, 4, 7, DType.F32, DType.F32, DType.F32, tau, mode, seed);
         Tensor[] fwd = p.forward(ref);
         Tensor[] grads = p.backward(ref, fwd[2], p.gradEntropy);
         Tensor[] inputs = {p.hidden, p.weight, p.bias};
@@ -292,7 +230,7 @@ class LinearTokenLogprobsTest {
         }
     }
 
-    private static double objective(Problem p) {
+    private static double objective(LinearProblem p) {
         double[] r = LinearTokenLogprobsReference.forwardF64(p.hidden, p.weight, p.bias, p.labels, p.o);
         double l = 0;
         for (int i = 0; i < p.n; i++) {
@@ -330,7 +268,7 @@ class LinearTokenLogprobsTest {
     void cpuMatchesTheReference(int n, int h, int v, int rowChunk, int vocabChunk, DType hiddenType, DType weightType,
                                 DType biasType, double tau, EntropyLogits mode, long seed) {
         try (LinearTokenLogprobs cpu = cpu(rowChunk, vocabChunk)) {
-            Problem p = new Problem(n, h, v, hiddenType, weightType, biasType, tau, mode, seed);
+            LinearProblem p = new LinearProblem(arena, n, h, v, hiddenType, weightType, biasType, tau, mode, seed);
             Tensor[] want = p.forward(ref);
             Tensor[] got = p.forward(cpu);
             Tolerance.assertClose("logprobs", want[0].toDoubleArray(), got[0].toDoubleArray());
@@ -371,7 +309,7 @@ class LinearTokenLogprobsTest {
                                     DType weightType, DType biasType, double tau, EntropyLogits mode, long seed) {
         try (LinearTokenLogprobs sim = cudaSim(rowChunk, vocabChunk)) {
             assertEquals("cuda-sim", sim.name());
-            Problem p = new Problem(n, h, v, hiddenType, weightType, biasType, tau, mode, seed);
+            LinearProblem p = new LinearProblem(arena, n, h, v, hiddenType, weightType, biasType, tau, mode, seed);
             Tensor[] want = p.forward(ref);
             Tensor[] got = p.forward(sim);
             Tolerance.assertClose("logprobs", want[0].toDoubleArray(), got[0].toDoubleArray());
@@ -389,7 +327,7 @@ class LinearTokenLogprobsTest {
     void cudaSimStridedHiddenAccumulateAndNoEntropyGradient() {
         try (LinearTokenLogprobs sim = cudaSim(4, 9)) {
             // hidden rows 11 elements apart (H = 7), viewed as [B, T, H] = [2, 3, 7]; labels [2, 3]
-            Problem p = new Problem(6, 7, 20, DType.BF16, DType.F32, null, 0.9, EntropyLogits.RAW, 78, 11);
+            LinearProblem p = new LinearProblem(arena, 6, 7, 20, DType.BF16, DType.F32, null, 0.9, EntropyLogits.RAW, 78, 11);
             Tensor hidden3 = Tensor.strided(p.hidden.segment(), DType.BF16, 11, 2, 3, 7);
             Tensor labels3 = p.labels.reshape(2, 3);
             Tensor[] lp = {f32(2, 3), f32(2, 3)}, saved = {f32(6, 3), f32(6, 3)};
@@ -413,7 +351,7 @@ class LinearTokenLogprobsTest {
         cpu(1, 1).close();   // aborts (skipped, with the reason) when the native library is unavailable
         for (EntropyLogits mode : EntropyLogits.values()) {
             try (LinearTokenLogprobs cpu = new LinearTokenLogprobsCpu(7, 45, 2, simd)) {
-                Problem p = new Problem(19, 11, 203, DType.BF16, DType.F16, DType.BF16, 0.8, mode, 61 + simd.ordinal());
+                LinearProblem p = new LinearProblem(arena, 19, 11, 203, DType.BF16, DType.F16, DType.BF16, 0.8, mode, 61 + simd.ordinal());
                 Tensor[] want = p.forward(ref);
                 Tensor[] got = p.forward(cpu);
                 for (int t = 0; t < 3; t++) Tolerance.assertClose(simd + " forward " + t, want[t].toDoubleArray(), got[t].toDoubleArray());
@@ -429,7 +367,7 @@ class LinearTokenLogprobsTest {
         try (LinearTokenLogprobs cpu = cpu(4, 9)) {
             for (DType dt : new DType[] {DType.F32, DType.BF16}) {
                 // hidden rows 20 elements apart (H = 13); viewed as [B, T, H] = [3, 5, 13] with labels [3, 5].
-                Problem p = new Problem(15, 13, 50, dt, DType.F32, null, 0.9, EntropyLogits.RAW, 77, 20);
+                LinearProblem p = new LinearProblem(arena, 15, 13, 50, dt, DType.F32, null, 0.9, EntropyLogits.RAW, 77, 20);
                 Tensor hidden3 = Tensor.strided(p.hidden.segment(), dt, 20, 3, 5, 13);
                 Tensor labels3 = p.labels.reshape(3, 5);
                 Tensor[] lp = {f32(3, 5), f32(3, 5)}, saved = {f32(15, 3), f32(15, 3)};
@@ -450,7 +388,7 @@ class LinearTokenLogprobsTest {
     void accumulateAddsToTheOutputs() {
         try (LinearTokenLogprobs cpu = cpu(3, 8)) {
             for (LinearTokenLogprobs k : List.of(ref, cpu)) {
-                Problem p = new Problem(7, 5, 19, DType.F32, DType.F32, DType.F32, 1.0, EntropyLogits.SCALED, 31);
+                LinearProblem p = new LinearProblem(arena, 7, 5, 19, DType.F32, DType.F32, DType.F32, 1.0, EntropyLogits.SCALED, 31);
                 Tensor saved = p.forward(k)[2];
                 Tensor[] once = p.backward(k, saved, p.gradEntropy);
                 // start from 1.5 everywhere: accumulate must give 1.5 + the gradient
@@ -475,7 +413,7 @@ class LinearTokenLogprobsTest {
     @Test
     void onlySomeGradientsRequested() {
         try (LinearTokenLogprobs cpu = cpu(4, 16)) {
-            Problem p = new Problem(9, 6, 40, DType.F32, DType.F32, DType.F32, 0.8, EntropyLogits.SCALED, 41);
+            LinearProblem p = new LinearProblem(arena, 9, 6, 40, DType.F32, DType.F32, DType.F32, 0.8, EntropyLogits.SCALED, 41);
             Tensor saved = p.forward(ref)[2];
             Tensor[] all = p.backward(cpu, saved, p.gradEntropy);
             Tensor gw = f32(40, 6);
@@ -512,7 +450,7 @@ class LinearTokenLogprobsTest {
         for (Backends.Status s : Backends.statuses()) {
             if (s.name().equals("cpu") && !s.available()) Assumptions.abort("backend cpu unavailable: " + s.unavailableReason());
         }
-        Problem p = new Problem(300, 48, 3001, DType.BF16, DType.F32, DType.F32, 0.7, EntropyLogits.RAW, 99);
+        LinearProblem p = new LinearProblem(arena, 300, 48, 3001, DType.BF16, DType.F32, DType.F32, 0.7, EntropyLogits.RAW, 99);
         List<float[]> first = null;
         for (int threads : new int[] {2, 2, 1, 3}) {
             try (LinearTokenLogprobs cpu = new LinearTokenLogprobsCpu(128, 1000, threads)) {
@@ -535,7 +473,7 @@ class LinearTokenLogprobsTest {
 
     @Test
     void badInputNamesTheArgument() {
-        Problem p = new Problem(4, 3, 6, DType.F32, DType.F32, DType.F32, 1.0, EntropyLogits.SCALED, 5);
+        LinearProblem p = new LinearProblem(arena, 4, 3, 6, DType.F32, DType.F32, DType.F32, 1.0, EntropyLogits.SCALED, 5);
         LogprobOptions o = p.o;
         Tensor lp = f32(4), saved = f32(4, 3);
         expectBad("weight: expected shape [V, 3]", () -> ref.forward(p.hidden, f32(6, 4), null, p.labels, o, lp, null, null));
@@ -595,7 +533,7 @@ class LinearTokenLogprobsTest {
     void cpuWorkspaceIsIndependentOfTheLogitsSize() {
         try (LinearTokenLogprobs k = cpu(16, 64)) {
             LinearTokenLogprobsCpu cpu = (LinearTokenLogprobsCpu) k;
-            Problem p = new Problem(41, 16, 401, DType.F32, DType.F32, null, 1.0, EntropyLogits.SCALED, 8);
+            LinearProblem p = new LinearProblem(arena, 41, 16, 401, DType.F32, DType.F32, null, 1.0, EntropyLogits.SCALED, 8);
             p.forward(cpu);
             // tile 16·64 f32 + state 16 rows · 8 f64 = 4096 + 1024 bytes; the logits would be 41·401·4 = 65764 bytes
             assertEquals(16 * 64 * 4 + 16 * 8 * 8, cpu.lastWorkspaceBytes());
