@@ -14,6 +14,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -159,15 +161,19 @@ class LinearTokenLogprobsCliTest {
         assertBitwise(expected(file, new LogprobOptions(1.3, EntropyLogits.SCALED)), written());
     }
 
-    @Test
-    void cpuBackendMatchesTheReference() throws IOException {
+    /** cpu, cuda-sim and cuda (the CUDA driver: on the GPU the host tensors are staged), each skipped with its reason. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.ppoengine.testing.TestBackends#hostBackends")
+    void backendMatchesTheReference(String backend) throws IOException {
         for (Backends.Status s : Backends.statuses()) {
-            if (s.name().equals("cpu") && !s.available()) Assumptions.abort("backend cpu unavailable: " + s.unavailableReason());
+            if (s.name().equals(backend) && !s.available()) {
+                Assumptions.abort("backend " + backend + " unavailable: " + s.unavailableReason());
+            }
         }
         Map<String, Tensor> in = inputs(true, true);
-        CliRunner.Result r = run(in, "cpu", "temperature=0.7");
+        CliRunner.Result r = run(in, backend, "temperature=0.7");
         assertEquals(0, r.code(), r.toString());
-        assertTrue(r.out().contains("(backend cpu"), r.out());
+        assertTrue(r.out().contains("(backend " + backend), r.out());
         Map<String, Tensor> want = expected(in, new LogprobOptions(0.7, EntropyLogits.SCALED)), got = written();
         assertEquals(List.copyOf(want.keySet()), List.copyOf(got.keySet()));
         for (String n : want.keySet()) Tolerance.assertClose(n, want.get(n).toDoubleArray(), got.get(n).toDoubleArray());
