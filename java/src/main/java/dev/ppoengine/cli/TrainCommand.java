@@ -93,7 +93,8 @@ public final class TrainCommand implements Callable<Integer>, Main.Debuggable {
     String backend;
 
     @Option(names = "--fused-lm-head", negatable = true, description = "Actor log-probs and entropy through "
-            + "linear_token_logprobs from the hidden states (no [B, T, V] logits); default off (config key fused_lm_head).")
+            + "linear_token_logprobs from the hidden states (no [B, T, V] logits). Default (config key fused_lm_head=auto): "
+            + "on when the f32 logits of one rollout batch (batch_size x n_positions x vocabulary) would exceed 1 GiB.")
     Boolean fusedLmHead;
 
     @Option(names = "--no-progress", description = "No progress bar.")

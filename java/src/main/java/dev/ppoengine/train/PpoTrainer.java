@@ -97,7 +97,7 @@ public final class PpoTrainer implements AutoCloseable {
         this.optimizer = new AdamW(policy.parameters(), cfg.adamOptions());
         this.schedule = cfg.lrScheduleValue(optimizerStepsTotal());
         this.whiten = settings.flag("whiten_advantages");
-        if (cfg.fusedLmHead()) {
+        if (cfg.fusedLmHeadFor(policy.config().vocabSize(), policy.config().nPositions())) {
             this.linearOp = LinearTokenLogprobs.create(linearBackend(kernels.name()));
             this.policyHead = new FusedLmHead(policy, linearOp);
             this.referenceHead = new FusedLmHead(reference, linearOp);

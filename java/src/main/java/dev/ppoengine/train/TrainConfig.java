@@ -51,8 +51,9 @@ public record TrainConfig(
         int steps, int batchSize, int miniBatchSize, int microBatchSize, int ppoEpochs,
         double lr, String lrSchedule, int warmupSteps, double weightDecay, double adamBeta1, double adamBeta2,
         double adamEps, double maxGradNorm, double targetKl,
-        // actor log-probs/entropy through linear_token_logprobs (FusedLmHead) instead of materialised logits
-        boolean fusedLmHead,
+        // actor log-probs/entropy through linear_token_logprobs (FusedLmHead) instead of materialised logits:
+        // on, off, or auto (on when the actor's f32 logits of one rollout batch would exceed FUSED_AUTO_BYTES)
+        String fusedLmHead,
         // ---- sampling
         int maxNewTokens, double temperature, int topK, double topP,
         // ---- output
@@ -102,6 +103,15 @@ public record TrainConfig(
         if (!(adamEps > 0) || !Double.isFinite(adamEps)) c.fail("adam_eps must be finite and > 0, got " + adamEps);
         c.nonNegativeFinite("max_grad_norm", maxGradNorm);
         c.nonNegativeFinite("target_kl", targetKl);
+        String fused = fusedLmHead == null ? "" : fusedLmHead.trim().toLowerCase(Locale.ROOT);
+        fusedLmHead = switch (fused) {
+            case "on", "true", "yes", "1" -> "on";
+            case "off", "false", "no", "0" -> "off";
+            default -> fused;
+        };
+        if (!List.of("auto", "on", "off").contains(fusedLmHead)) {
+            c.fail("fused_lm_head: expected auto, on or off, got '" + fused + "'");
+        }
         c.positive("max_new_tokens", maxNewTokens);
         if (!(temperature > 0) || !Double.isFinite(temperature)) c.fail("temperature must be finite and > 0, got " + temperature);
         c.nonNegative("top_k", topK);
@@ -137,7 +147,7 @@ public record TrainConfig(
                 100, 64, 16, 0, 4,
                 3e-4, "constant", 0, 0.0, 0.9, 0.95,
                 1e-8, 1.0, 0.0,
-                false,
+                "auto",
                 8, 1.0, 0, 1.0,
                 10, 2, 10, 4, 128, true,
                 Map.of());
@@ -163,6 +173,24 @@ public record TrainConfig(
             m.put("temperature", Double.toString(samplingTemperature));
         }
         return m;
+    }
+
+    /** fused_lm_head=auto turns the fused head on above this many bytes of f32 actor logits (1 GiB). */
+    public static final long FUSED_AUTO_BYTES = 1L << 30;
+
+    /**
+     * Whether the actor's log-probs go through linear_token_logprobs for a model of this vocabulary and context:
+     * on / off as configured; auto where the fused op wins, which is memory: the [batch_size, n_positions, V] f32
+     * logits of one rollout forward would exceed {@link #FUSED_AUTO_BYTES}. Below that the materialised path is
+     * faster on the CPU (the fused backward recomputes the logits: 1.37× the materialised forward + backward at
+     * 4096 × 1024 × 32000, benchmarks/results/2026-11-25-amd-epyc-2c.md).
+     */
+    public boolean fusedLmHeadFor(int vocabSize, int nPositions) {
+        return switch (fusedLmHead) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> (long) batchSize * nPositions * vocabSize * 4L > FUSED_AUTO_BYTES;
+        };
     }
 
     public int effectiveMicroBatchSize() { return microBatchSize == 0 ? miniBatchSize : microBatchSize; }

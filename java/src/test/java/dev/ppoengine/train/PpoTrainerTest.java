@@ -96,8 +96,21 @@ class PpoTrainerTest {
 
     @Test
     void theFusedLmHeadIsAConfigKey() {
-        assertFalse(TrainConfig.defaults().fusedLmHead(), "off by default");
-        assertTrue(TrainConfig.defaults().with(Map.of("fused-lm-head", "on")).fusedLmHead());
+        TrainConfig d = TrainConfig.defaults();
+        assertEquals("auto", d.fusedLmHead());
+        // auto: on where the [batch_size, n_positions, V] f32 logits exceed 1 GiB — not for the built-in 259-token
+        // model (64 × 32 × 259 × 4 bytes), yes for GPT-2's 50257 tokens at 1024 positions (64 × 1024 × 50257 × 4)
+        assertFalse(d.fusedLmHeadFor(259, 32));
+        assertTrue(d.fusedLmHeadFor(50257, 1024));
+        assertFalse(d.fusedLmHeadFor(8192, 512), "64 × 512 × 8192 × 4 bytes is exactly 1 GiB: not above it");
+        TrainConfig on = d.with(Map.of("fused-lm-head", "on")), off = d.with(Map.of("fused_lm_head", "false"));
+        assertEquals("on", on.fusedLmHead());
+        assertTrue(on.fusedLmHeadFor(259, 32));
+        assertEquals("off", off.fusedLmHead());
+        assertFalse(off.fusedLmHeadFor(50257, 1024));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> d.with(Map.of("fused_lm_head", "sometimes")));
+        assertTrue(e.getMessage().contains("fused_lm_head: expected auto, on or off, got 'sometimes'"), e.getMessage());
         assertTrue(TrainConfig.keys().contains("fused_lm_head"));
         assertEquals("cpu", PpoTrainer.linearBackend("cpu"));
         assertEquals("reference", PpoTrainer.linearBackend("reference"));
