@@ -996,41 +996,38 @@ int32_t lin_forward(const char *op, cudaStream_t s, const LinArgs &x, float *log
     if (x.n == 0) return PPO_OK;
     Call call(s);
     if ((rc = call.start(op, x, p)) != PPO_OK) return rc;
-    char *ws = call.ws;
-    unsigned long long *flags = call.flags;   // [0] labels, [1..] ignored
-    const float *bias = call.bias;
     const int li64 = x.ldt == PPO_I64;
     const bool raw = x.ent == PPO_ENTROPY_RAW && x.tau != 1.0;
     const float c2 = (float)(1.4426950408889634 / x.tau);
     const double c = 1.0 / x.tau;
-    double *state = reinterpret_cast<double *>(ws + p.off_state);
-    float *tile = reinterpret_cast<float *>(ws + p.off_tile);
+    double *state = reinterpret_cast<double *>(call.ws + p.off_state);
+    float *tile = reinterpret_cast<float *>(call.ws + p.off_tile);
     for (int64_t r0 = 0; r0 < x.n; r0 += p.rows) {
         const int64_t rows = x.n - r0 < p.rows ? x.n - r0 : p.rows;
-        if (p.gdt == PPO_F32 && (rc = hidden_rows_f32(op, s, x, p, ws, r0, rows)) != PPO_OK) return rc;
+        if (p.gdt == PPO_F32 && (rc = hidden_rows_f32(op, s, x, p, call.ws, r0, rows)) != PPO_OK) return rc;
         const void *lab = label_rows(x, r0);
         for (int64_t v0 = 0; v0 < x.v; v0 += p.cols) {
             const int64_t cols = x.v - v0 < p.cols ? x.v - v0 : p.cols;
-            if ((rc = logits_tile(op, s, x, p, ws, r0, rows, v0, cols, nullptr)) != PPO_OK) return rc;
-            const float *bc = bias ? bias + v0 : nullptr;
+            if ((rc = logits_tile(op, s, x, p, call.ws, r0, rows, v0, cols, nullptr)) != PPO_OK) return rc;
+            const float *bc = call.bias ? call.bias + v0 : nullptr;
             const unsigned th = lin_threads(cols), nr = (unsigned)rows;
             const int first = v0 == 0;
             if (raw) {
-                if (bc) launch_update<true, true>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
-                else launch_update<true, false>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
+                if (bc) launch_update<true, true>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, call.flags + 1);
+                else launch_update<true, false>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, call.flags + 1);
             } else {
-                if (bc) launch_update<false, true>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
-                else launch_update<false, false>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, flags + 1);
+                if (bc) launch_update<false, true>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, call.flags + 1);
+                else launch_update<false, false>(nr, th, s, tile, cols, cols, bc, v0, x.v, lab, li64, c2, c, first, state, call.flags + 1);
             }
             if ((rc = check_launch(op, "lin_lse_update")) != PPO_OK) return rc;
         }
         SIMT_LAUNCH(lin_lse_finish, dim3(flat_grid(rows, 128)), dim3(128), 0, s, (const double *)state, rows, c,
                     (int)raw, logprobs + r0, entropy ? entropy + r0 : nullptr, saved ? saved + 3 * r0 : nullptr,
-                    flags + 2);
+                    call.flags + 2);
         if ((rc = check_launch(op, "lin_lse_finish")) != PPO_OK) return rc;
     }
     // one synchronisation: the label check (the scratch goes back to the pool after it)
-    return report_label_flag(op, flags, x.labels, x.ldt, x.v, s);
+    return report_label_flag(op, call.flags, x.labels, x.ldt, x.v, s);
 }
 
 template <bool RAW, bool BIAS>
@@ -1066,38 +1063,35 @@ int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const
     if (x.n == 0 || (grad_hidden == nullptr && grad_weight == nullptr && grad_bias == nullptr)) return sync(op, s);
     Call call(s);
     if ((rc = call.start(op, x, p)) != PPO_OK) return rc;
-    char *ws = call.ws;
-    unsigned long long *flags = call.flags;   // [0] labels, [1..] ignored
-    const float *bias = call.bias;
     const int li64 = x.ldt == PPO_I64;
     const bool raw = x.ent == PPO_ENTROPY_RAW && x.tau != 1.0 && grad_ent != nullptr;
     const float c2 = (float)(1.4426950408889634 / x.tau), inv_tau = (float)(1.0 / x.tau);
-    float *tile = reinterpret_cast<float *>(ws + p.off_tile);
-    void *dz16 = ws + p.off_dz16;
+    float *tile = reinterpret_cast<float *>(call.ws + p.off_tile);
+    void *dz16 = call.ws + p.off_dz16;
     const int32_t out16 = p.bwd_dt == PPO_F32 ? NO_OUT16 : p.bwd_dt;
     const int keep = grad_bias != nullptr;   // with a 16-bit dZ, the f32 one is only needed for grad_bias's sums
     for (int64_t r0 = 0; r0 < x.n; r0 += p.rows) {
         const int64_t rows = x.n - r0 < p.rows ? x.n - r0 : p.rows;
-        if ((rc = hidden_rows_f32(op, s, x, p, ws, r0, rows)) != PPO_OK) return rc;
+        if ((rc = hidden_rows_f32(op, s, x, p, call.ws, r0, rows)) != PPO_OK) return rc;
         const void *lab = label_rows(x, r0);
         // the gradient GEMMs' hidden operand: the rows as they are (same dtype as dZ) or their f32 copy
-        const void *h_op = p.bwd_dt == PPO_F32 && p.h32 ? (const void *)(ws + p.off_h32)
+        const void *h_op = p.bwd_dt == PPO_F32 && p.h32 ? (const void *)(call.ws + p.off_h32)
                                                          : static_cast<const char *>(x.hidden) + r0 * x.hs * dsize(x.hdt);
         const int64_t h_ld = p.bwd_dt == PPO_F32 && p.h32 ? x.h : x.hs;
         for (int64_t v0 = 0; v0 < x.v; v0 += p.cols) {
             const int64_t cols = x.v - v0 < p.cols ? x.v - v0 : p.cols;
             const void *w_any = nullptr;
-            if ((rc = logits_tile(op, s, x, p, ws, r0, rows, v0, cols, &w_any)) != PPO_OK) return rc;
+            if ((rc = logits_tile(op, s, x, p, call.ws, r0, rows, v0, cols, &w_any)) != PPO_OK) return rc;
             // w_any: the f32 copy when w32, else the weight chunk itself
-            const float *bc = bias ? bias + v0 : nullptr;
+            const float *bc = call.bias ? call.bias + v0 : nullptr;
             const unsigned th = lin_threads(cols), nr = (unsigned)rows;
             const float *sv = saved + 3 * r0, *gl = grad_lp + r0, *ge = grad_ent ? grad_ent + r0 : nullptr;
             if (raw) {
-                if (bc) launch_backward_out<true, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
-                else launch_backward_out<true, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
+                if (bc) launch_backward_out<true, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, call.flags + 1, dz16, keep, p.splits);
+                else launch_backward_out<true, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, call.flags + 1, dz16, keep, p.splits);
             } else {
-                if (bc) launch_backward_out<false, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
-                else launch_backward_out<false, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, flags + 1, dz16, keep, p.splits);
+                if (bc) launch_backward_out<false, true>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, call.flags + 1, dz16, keep, p.splits);
+                else launch_backward_out<false, false>(out16, nr, th, s, tile, cols, bc, v0, x.v, lab, li64, sv, gl, ge, c2, inv_tau, call.flags + 1, dz16, keep, p.splits);
             }
             if ((rc = check_launch(op, "lin_backward")) != PPO_OK) return rc;
             if (grad_bias != nullptr) {
@@ -1122,7 +1116,7 @@ int32_t lin_backward_all(const char *op, cudaStream_t s, const LinArgs &x, const
             }
         }
     }
-    return report_label_flag(op, flags, x.labels, x.ldt, x.v, s);
+    return report_label_flag(op, call.flags, x.labels, x.ldt, x.v, s);
 }
 
 }  // namespace
