@@ -27,13 +27,18 @@
  * Labels outside [0, v) set the shared label flag (atomicMin of the row), reported by the launcher.
  */
 #include <math.h>
+#include <stdio.h>
+
+#include <string>
 #ifndef SIMT_EMULATION
 #include <dlfcn.h>
+#include <glob.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <iterator>
 #include <mutex>
-#include <string>
+#include <vector>
 #endif
 
 #include "ppo_cuda.h"
@@ -653,6 +658,7 @@ struct Cublas {
     std::mutex mu;                       // held for a whole driver call: a handle is not thread safe
     bool tried = false;
     std::string why;                     // why cuBLAS is unusable ("" = loaded)
+    std::string path;                    // what was loaded
     CublasCreateFn create = nullptr;
     CublasSetStreamFn set_stream = nullptr;
     CublasGemmExFn gemm = nullptr;
@@ -665,7 +671,7 @@ Cublas &cublas() {
 
 /* dlopen of libcublas: $PPO_CUBLAS (a file), then the sonames on the loader path, then the usual toolkit folders
  * (libcublasLt of the same folder first, RTLD_GLOBAL, since libcublas needs it and may carry no RUNPATH). */
-void *open_cublas(std::string &tried) {
+void *open_cublas(std::string &tried, std::string &path) {
     const char *env = getenv("PPO_CUBLAS");
     const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
     const char *dirs[] = {"/usr/local/cuda/lib64/", "/usr/local/cuda/targets/x86_64-linux/lib/",
@@ -677,41 +683,64 @@ void *open_cublas(std::string &tried) {
             std::string d = dir.substr(0, slash + 1), lt = strstr(env, ".so.12") ? "libcublasLt.so.12" : "libcublasLt.so.13";
             dlopen((d + lt).c_str(), RTLD_NOW | RTLD_GLOBAL);
         }
-        if (void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL)) return h;
+        if (void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL)) {
+            path = env;
+            return h;
+        }
         tried += std::string("PPO_CUBLAS=") + env + " (" + dlerror() + "); ";
     }
     for (const char *n : names) {
-        if (void *h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) return h;
+        if (void *h = dlopen(n, RTLD_NOW | RTLD_LOCAL)) {
+            path = n;
+            return h;
+        }
         tried += std::string(n) + "; ";
     }
-    for (const char *d : dirs) {
+    std::vector<std::string> folders(std::begin(dirs), std::end(dirs));
+    glob_t g;   // versioned toolkits, newest name last: /usr/local/cuda-13.0/...
+    if (glob("/usr/local/cuda-*/targets/x86_64-linux/lib/", GLOB_MARK, nullptr, &g) == 0) {
+        for (size_t i = g.gl_pathc; i-- > 0;) folders.emplace_back(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    for (const std::string &d : folders) {
         for (int ver : {13, 12}) {
-            std::string lt = std::string(d) + "libcublasLt.so." + std::to_string(ver);
-            std::string bl = std::string(d) + "libcublas.so." + std::to_string(ver);
+            std::string lt = d + "libcublasLt.so." + std::to_string(ver);
+            std::string bl = d + "libcublas.so." + std::to_string(ver);
             dlopen(lt.c_str(), RTLD_NOW | RTLD_GLOBAL);
-            if (void *h = dlopen(bl.c_str(), RTLD_NOW | RTLD_LOCAL)) return h;
+            if (void *h = dlopen(bl.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+                path = bl;
+                return h;
+            }
             tried += bl + "; ";
         }
     }
     return nullptr;
 }
 
-/* Loads cuBLAS once and returns the handle of the current device (created on first use); caller holds cublas().mu. */
-int32_t cublas_handle(const char *op, CublasHandle *out) {
+/* Loads cuBLAS once (caller holds cublas().mu); afterwards c.why is "" when it is usable. */
+void load_cublas() {
     Cublas &c = cublas();
     if (!c.tried) {
         c.tried = true;
         std::string tried;
-        void *lib = open_cublas(tried);
+        void *lib = open_cublas(tried, c.path);
         if (lib == nullptr) {
             c.why = "cuBLAS was not found (tried " + tried + "set PPO_CUBLAS to the path of libcublas.so)";
         } else {
             c.create = reinterpret_cast<CublasCreateFn>(dlsym(lib, "cublasCreate_v2"));
             c.set_stream = reinterpret_cast<CublasSetStreamFn>(dlsym(lib, "cublasSetStream_v2"));
             c.gemm = reinterpret_cast<CublasGemmExFn>(dlsym(lib, "cublasGemmEx"));
-            if (!c.create || !c.set_stream || !c.gemm) c.why = "the cuBLAS library lacks cublasCreate_v2/cublasSetStream_v2/cublasGemmEx";
+            if (!c.create || !c.set_stream || !c.gemm) {
+                c.why = c.path + " lacks cublasCreate_v2/cublasSetStream_v2/cublasGemmEx";
+            }
         }
     }
+}
+
+/* Loads cuBLAS once and returns the handle of the current device (created on first use); caller holds cublas().mu. */
+int32_t cublas_handle(const char *op, CublasHandle *out) {
+    load_cublas();
+    Cublas &c = cublas();
     if (!c.why.empty()) return fail(PPO_ERR_DEVICE, "%s: %s", op, c.why.c_str());
     int dev = 0;
     PPO_CUDA_CHECK(op, "cudaGetDevice", cudaGetDevice(&dev));
@@ -1155,4 +1184,19 @@ extern "C" int32_t ppo_linear_token_logprobs_backward(
     return lin_backward_all(op, static_cast<cudaStream_t>(ctx), x, saved, grad_logprobs, grad_entropy, grad_hidden,
                             grad_weight, grad_bias, accumulate, grad_gemm, workspace_bytes, rows_chunk, vocab_chunk,
                             workspace_used);
+}
+
+extern "C" int32_t ppo_cuda_gemm_library(char *buf, int64_t buf_len) {
+#ifndef SIMT_EMULATION
+    std::lock_guard<std::mutex> g(cublas().mu);
+    load_cublas();
+    const Cublas &c = cublas();
+    const bool ok = c.why.empty();
+    const std::string text = ok ? "cuBLAS " + c.path : c.why;
+#else
+    const bool ok = true;
+    const std::string text = "reference GEMM (lin_sgemm, emulator)";
+#endif
+    if (buf != nullptr && buf_len > 0) snprintf(buf, (size_t)buf_len, "%s", text.c_str());
+    return ok ? 1 : 0;
 }

@@ -59,6 +59,10 @@ int32_t ppo_cuda_is_emulator(void);
  *   accumulate = 1 adds to them, 0 overwrites; grad_gemm = 0: the gradient GEMMs take d loss/d logits exactly (bf16
  *   inputs: as three bf16 parts on tensor cores; others: f32 GEMMs), 1: rounded to the input dtype when hidden and
  *   weight share a 16-bit dtype (one tensor-core GEMM per gradient; autograd's numerics). */
+/* The GEMMs of the linear_token_logprobs driver: 1 = usable (buf: "cuBLAS <what was loaded>", or the emulator's reference
+ * GEMM), 0 = not (buf: why, with what was tried). Loads cuBLAS if not done yet; needs no device. */
+int32_t ppo_cuda_gemm_library(char *buf, int64_t buf_len);
+
 int32_t ppo_linear_token_logprobs(void *ctx, const void *hidden, int32_t hidden_dtype, int64_t n, int64_t h,
                                   int64_t hidden_stride, const void *weight, int32_t weight_dtype, int64_t v,
                                   const void *bias, int32_t bias_dtype, const void *labels, int32_t label_dtype,

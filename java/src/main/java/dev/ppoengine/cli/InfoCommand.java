@@ -50,8 +50,20 @@ final class InfoCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "  %-10s %s%n", s.name(), s.available() ? "available" : "unavailable: " + s.unavailableReason());
         }
         out.println("auto:     " + autoChoice());
+        out.println("linear_token_logprobs GEMMs: cpu OpenBLAS (JavaCPP); cuda " + cudaGemm());
         out.flush();
         return 0;
+    }
+
+    /** The cuda driver's GEMM library (cuBLAS, found at run time), or why there is none. */
+    private static String cudaGemm() {
+        String why = dev.ppoengine.cuda.CudaRuntime.cudaUnavailableReason();
+        if (why != null) return "unavailable: " + why;
+        try {
+            return dev.ppoengine.cuda.LinearTokenLogprobsCuda.gemmLibrary(dev.ppoengine.cuda.CudaRuntime.cuda());
+        } catch (RuntimeException e) {
+            return "unavailable: " + e.getMessage();
+        }
     }
 
     private static String readCpuinfo() {

@@ -21,7 +21,7 @@ final class LinearTokenLogprobsBinding {
     private static final MemoryLayout A = ADDRESS, I = JAVA_INT, J = JAVA_LONG, D = JAVA_DOUBLE, F = JAVA_FLOAT;
 
     private final CudaRuntime runtime;
-    private final MethodHandle lseUpdate, lseFinish, chunkBackward, toF32, sgemm, forward, backward;
+    private final MethodHandle lseUpdate, lseFinish, chunkBackward, toF32, sgemm, forward, backward, gemmLibrary;
 
     LinearTokenLogprobsBinding(CudaRuntime runtime) {
         this.runtime = runtime;
@@ -51,6 +51,19 @@ final class LinearTokenLogprobsBinding {
         //     workspace_used)
         backward = PpoKernelsBinding.handle(l, lib, "ppo_linear_token_logprobs_backward", I,
                 A, A, I, J, J, J, A, I, J, A, I, A, I, A, A, A, D, I, A, A, A, I, I, J, J, J, A);
+        // ppo_cuda_gemm_library(buf, buf_len)
+        gemmLibrary = PpoKernelsBinding.handle(l, lib, "ppo_cuda_gemm_library", I, A, J);
+    }
+
+    /** The driver's GEMMs: {@code [usable ? "1" : "0", what was loaded, or why not]} (loads cuBLAS; no device needed). */
+    String[] gemmLibrary() {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(1024);
+            int ok = (int) gemmLibrary.invokeExact(buf, 1024L);
+            return new String[] {ok == 1 ? "1" : "0", buf.getString(0)};
+        } catch (Throwable t) {
+            throw PpoKernelsBinding.rethrow(t);
+        }
     }
 
     /** The inputs of one driver call: device (or emulator host) pointers, PPO_* dtype codes, sizes. */

@@ -66,6 +66,10 @@ public class LinearTokenLogprobsCuda extends LinearTokenLogprobs {
         }
         this.runtime = runtime;
         this.k = new LinearTokenLogprobsBinding(runtime);
+        String[] gemm = k.gemmLibrary();
+        if (!gemm[0].equals("1")) {
+            throw new IllegalArgumentException("linear_token_logprobs on " + runtime.name() + " has no GEMM: " + gemm[1]);
+        }
         this.ownsStream = stream == null;
         this.stream = stream == null ? CudaStream.create(runtime) : stream;
         this.plan = new LinearTokenLogprobsBinding.Plan(workspaceBytes, rowsChunk, vocabChunk);
@@ -75,6 +79,16 @@ public class LinearTokenLogprobsCuda extends LinearTokenLogprobs {
     @Override
     public String name() {
         return runtime.name();
+    }
+
+    /**
+     * What makes the driver's GEMMs on {@code runtime}: "cuBLAS &lt;library&gt;" (loaded at the first ask, found on the
+     * loader path, in the CUDA toolkit folders or at $PPO_CUBLAS), the emulator's reference GEMM, or
+     * "unavailable: why". Needs no device.
+     */
+    public static String gemmLibrary(CudaRuntime runtime) {
+        String[] g = new LinearTokenLogprobsBinding(runtime).gemmLibrary();
+        return g[0].equals("1") ? g[1] : "unavailable: " + g[1];
     }
 
     public CudaRuntime runtime() { return runtime; }

@@ -197,6 +197,12 @@ public abstract class LinearTokenLogprobs implements AutoCloseable {
         };
         try {
             return (LinearTokenLogprobs) Class.forName(cls).getDeclaredConstructor().newInstance();
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            if (e.getCause() instanceof IllegalArgumentException why) {   // e.g. cuda without cuBLAS: say why
+                throw new IllegalArgumentException("backend " + n + " unavailable for linear_token_logprobs: "
+                        + why.getMessage(), why);
+            }
+            throw new IllegalStateException("linear_token_logprobs backend " + n + " failed to initialise: " + e.getCause(), e);
         } catch (ReflectiveOperationException | LinkageError e) {
             throw new IllegalStateException("linear_token_logprobs backend " + n + " failed to initialise: " + e, e);
         }

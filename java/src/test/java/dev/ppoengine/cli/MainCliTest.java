@@ -55,6 +55,9 @@ class MainCliTest {
         }
         assertTrue(out.lines().anyMatch(l -> l.startsWith("auto:     ")), out);
         assertTrue(out.contains("reference  available"), out);
+        // the GEMMs of linear_token_logprobs: cuBLAS is looked up at run time, so info says whether it was found
+        assertTrue(out.lines().anyMatch(l -> l.startsWith("linear_token_logprobs GEMMs: cpu OpenBLAS (JavaCPP); cuda ")
+                && (l.contains("cuda cuBLAS ") || l.contains("cuda unavailable: "))), out);
         assertEquals("", r.err());
     }
 
