@@ -12,7 +12,10 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -30,31 +33,15 @@ class Gpt2VsTorchTest {
 
     @Test
     void forwardMatchesTorchOnALeftPaddedBatch() {
-        GptConfig cfg = GptConfig.of(2, 4, 32, 97, 24);   // 2 layers, 4 heads of 8, vocabulary 97, 24 positions
-        int b = 3, t = 11;
-        SplittableRandom rnd = new SplittableRandom(7);
-        int[] ids = new int[b * t], mask = new int[b * t];
-        int[] pad = {0, 3, 7};   // left padding per row
-        for (int r = 0; r < b; r++) {
-            for (int s = 0; s < t; s++) {
-                boolean valid = s >= pad[r];
-                mask[r * t + s] = valid ? 1 : 0;
-                ids[r * t + s] = valid ? rnd.nextInt(cfg.vocabSize()) : 0;
-            }
-        }
+        GptConfig cfg = CFG;
+        int b = B, t = T;
         TorchRuntime.init();
-        try (PolicyValueModel model = PolicyValueModel.initialized(cfg, 11); Arena arena = Arena.ofConfined();
-             PointerScope scope = new PointerScope()) {
+        try (PolicyValueModel model = model(); Arena arena = Arena.ofConfined(); PointerScope scope = new PointerScope()) {
             Parameters p = model.parameters();
-            // perturb every weight a little (layer norms away from 1/0, biases non-zero, a non-zero value head)
-            for (Parameters.Param prm : p.list()) {
-                dev.ppoengine.tensor.Tensor w = p.tensor(prm);
-                for (long i = 0; i < w.numel(); i++) w.setFloat(i, w.getFloat(i) + (float) (0.3 * rnd.nextGaussian()));
-            }
             ModelOutput ours = model.forward(ids, mask, b, t);
             float[] ourLogits = ours.logits().toFloatArray(), ourValues = ours.values().toFloatArray();
 
-            Tensor[] theirs = torchForward(p, cfg, ids, mask, b, t, arena);
+            Tensor[] theirs = torchForward(views(p), cfg, ids, mask, b, t, arena);
             float[] tl = TorchRuntime.toFloats(theirs[0]), tv = TorchRuntime.toFloats(theirs[1]);
             int v = cfg.vocabSize();
             int compared = 0;
@@ -68,12 +55,82 @@ class Gpt2VsTorchTest {
         }
     }
 
+    private static final GptConfig CFG = GptConfig.of(2, 4, 32, 97, 24);   // 2 layers, 4 heads of 8, V = 97, 24 positions
+    private static final int B = 3, T = 11;
+    private static final int[] PAD = {0, 3, 7};   // left padding per row: 33 − 10 = 23 valid positions
+
+    private final SplittableRandom rnd = new SplittableRandom(7);
+    private final int[] ids = new int[B * T], mask = new int[B * T];
+
+    /** Seeded GPT-2 init with every weight perturbed (layer norms away from 1/0, non-zero biases and value head). */
+    private PolicyValueModel model() {
+        for (int r = 0; r < B; r++) {
+            for (int s = 0; s < T; s++) {
+                boolean valid = s >= PAD[r];
+                mask[r * T + s] = valid ? 1 : 0;
+                ids[r * T + s] = valid ? rnd.nextInt(CFG.vocabSize()) : 0;
+            }
+        }
+        PolicyValueModel model = PolicyValueModel.initialized(CFG, 11);
+        Parameters p = model.parameters();
+        for (Parameters.Param prm : p.list()) {
+            dev.ppoengine.tensor.Tensor w = p.tensor(prm);
+            for (long i = 0; i < w.numel(); i++) w.setFloat(i, w.getFloat(i) + (float) (0.3 * rnd.nextGaussian()));
+        }
+        return model;
+    }
+
+    /**
+     * The backward: loss = Σ G·logits + Σ g·values with seeded G, g (zero at padded positions), every parameter's
+     * gradient from the engine's backward against torch autograd through the same network (wte tied: embedding +
+     * head), within 1e-4 of the parameter's largest gradient + 1e-3 relative.
+     */
+    @Test
+    void backwardMatchesTorchAutograd() {
+        TorchRuntime.init();
+        try (PolicyValueModel model = model(); Arena arena = Arena.ofConfined(); PointerScope scope = new PointerScope()) {
+            Parameters p = model.parameters();
+            int v = CFG.vocabSize();
+            float[] gl = new float[B * T * v], gv = new float[B * T];
+            for (int i = 0; i < B * T; i++) {
+                if (mask[i] == 0) continue;
+                for (int j = 0; j < v; j++) gl[i * v + j] = (float) rnd.nextGaussian();
+                gv[i] = (float) rnd.nextGaussian();
+            }
+            model.zeroGrad();
+            model.forward(ids, mask, B, T);
+            model.backward(dev.ppoengine.tensor.Tensor.ofFloats(arena, gl, B, T, v),
+                    dev.ppoengine.tensor.Tensor.ofFloats(arena, gv, B, T));
+
+            Map<String, Tensor> leaves = new HashMap<>();
+            Function<String, Tensor> leaf = name -> leaves.computeIfAbsent(name,
+                    n -> TorchRuntime.wrap(p.tensor(p.get(n))).detach().requires_grad_(true));
+            Tensor[] out = torchForward(leaf, CFG, ids, mask, B, T, arena);
+            Tensor gLogits = TorchRuntime.wrap(dev.ppoengine.tensor.Tensor.ofFloats(arena, gl, B * T, v));
+            Tensor gValues = TorchRuntime.wrap(dev.ppoengine.tensor.Tensor.ofFloats(arena, gv, B * T));
+            out[0].mul(gLogits).sum().add(out[1].mul(gValues).sum()).backward();
+
+            for (Parameters.Param prm : p.list()) {
+                float[] want = TorchRuntime.toFloats(leaves.get(prm.name()).grad());
+                float[] got = p.gradTensor(prm).toFloatArray();
+                double scale = 0;
+                for (float x : want) scale = Math.max(scale, Math.abs(x));
+                for (int i = 0; i < want.length; i++) {
+                    double err = Math.abs(want[i] - got[i]);
+                    assertTrue(err <= 1e-4 * scale + 1e-3 * Math.abs(want[i]), "d " + prm.name() + "[" + i + "]: torch "
+                            + want[i] + ", engine " + got[i] + " (largest |grad| " + scale + ")");
+                }
+            }
+        }
+    }
+
     private static void check(String what, double want, double got) {
         assertTrue(Math.abs(want - got) <= 1e-4 + 1e-4 * Math.abs(want), what + ": torch " + want + ", engine " + got);
     }
 
     /** {logits [B·T, V], values [B·T]} of GPT-2 + value head in PyTorch ops, on the engine's weights (no copies). */
-    private static Tensor[] torchForward(Parameters p, GptConfig cfg, int[] ids, int[] mask, int b, int t, Arena arena) {
+    private static Tensor[] torchForward(Function<String, Tensor> p, GptConfig cfg, int[] ids, int[] mask, int b, int t,
+                                         Arena arena) {
         int c = cfg.nEmbd(), nh = cfg.nHead(), hd = c / nh;
         double eps = cfg.layerNormEpsilon();
         long[] idsL = new long[b * t], posL = new long[b * t];
@@ -111,11 +168,16 @@ class Gpt2VsTorchTest {
         return new Tensor[] {logits, values.reshape(b * t)};
     }
 
-    private static Tensor w(Parameters p, String name) {
-        return TorchRuntime.wrap(p.tensor(p.get(name)));
+    private static Tensor w(Function<String, Tensor> p, String name) {
+        return p.apply(name);
     }
 
-    private static Tensor ln(Tensor x, Parameters p, String name, int c, double eps) {
+    /** The engine's parameter as a torch view of its memory. */
+    private static Function<String, Tensor> views(Parameters p) {
+        return name -> TorchRuntime.wrap(p.tensor(p.get(name)));
+    }
+
+    private static Tensor ln(Tensor x, Function<String, Tensor> p, String name, int c, double eps) {
         return torch.layer_norm(x, new long[] {c}, new TensorOptional(w(p, name + ".weight")),
                 new TensorOptional(w(p, name + ".bias")), eps, false);
     }
