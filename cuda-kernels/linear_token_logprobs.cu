@@ -15,9 +15,9 @@
  *   linear_to_f32          bf16/f16 rows → dense f32 rows (a GEMM operand).
  * then the driver's GEMMs grad_hidden += dZ·W_chunk and grad_weight_chunk += dZᵀ·H_rows.
  *
- * Design: one block per tile row (32..256 threads by the tile width); each thread sweeps its columns keeping an
- * online softmax state in base 2 (m, s = Σ 2^(u − m·c), t = Σ 2^(u − m·c)·(u − m·c), u = z·c, c = log2(e)/τ: one
- * exp2 per logit), merged by warp butterflies and then across warps through shared memory in a fixed tree; thread 0
+ * Design: one block per tile row (32..256 threads by the tile width); each thread sweeps its columns keeping the
+ * online softmax state of online_softmax.cuh (shared with token_logprobs: base 2, one exp2 per logit), merged by warp
+ * butterflies and then across warps through shared memory in a fixed tree; thread 0
  * converts to natural units (w = t·ln2) and merges the tile's (m, s, w) into the row state in f64:
  *   M = max(m1, m2), δk = (mk − M)·c,  s = Σ sk·e^{δk},  w = Σ e^{δk}·(wk + sk·δk)
  * (Milakov & Gimelshein 2018, online softmax, extended to Σ p·x; the chunked GEMM + online lse structure is
@@ -41,6 +41,7 @@
 #include <vector>
 #endif
 
+#include "online_softmax.cuh"
 #include "ppo_cuda.h"
 #include "ppo_cuda_host.h"
 
@@ -49,100 +50,6 @@ using namespace ppo;
 
 constexpr unsigned LIN_MAX_THREADS = 256;
 enum { LS_M = 0, LS_S = 1, LS_W = 2, LS_MR = 3, LS_SR = 4, LS_WR = 5, LS_ZY = 6, LS_SEEN = 7 };
-
-/* Online state in base 2 relative to the running max m of the raw logits (empty: m = −inf, s = t = 0). */
-struct Lin2 {
-    float m, s, t;
-};
-
-__device__ __forceinline__ Lin2 lin2_empty() {
-    Lin2 o;
-    o.m = -INFINITY;
-    o.s = 0.0f;
-    o.t = 0.0f;
-    return o;
-}
-
-/* Adds one logit z (scale c = log2(e)/τ or log2(e)); rescales when the max grows. */
-__device__ __forceinline__ void lin2_add(Lin2 &o, float z, float c) {
-    if (z > o.m) {
-        if (o.s > 0.0f) {
-            const float dm = (o.m - z) * c;          // ≤ 0: old reference point minus the new one
-            const float f = exp2f(dm);
-            o.t = f * fmaf(dm, o.s, o.t);            // Σ e·(d + dm), scaled by f
-            o.s *= f;
-        }
-        o.m = z;
-    }
-    if (o.m == -INFINITY) return;                    // only −inf so far
-    const float d = (z - o.m) * c;                   // difference before scaling (rounding ∝ |d|)
-    const float e = exp2f(d);
-    o.s += e;
-    o.t += e > 0.0f ? e * d : 0.0f;                  // a −inf logit adds 0, never 0·inf
-}
-
-/* Merge of two states; symmetric bit for bit (fmaxf and + commute), so butterflies give every lane the same bits. */
-__device__ __forceinline__ Lin2 lin2_merge(Lin2 a, Lin2 b, float c) {
-    Lin2 r;
-    r.m = fmaxf(a.m, b.m);
-    if (r.m == -INFINITY) return lin2_empty();
-    float sa = 0.0f, ta = 0.0f, sb = 0.0f, tb = 0.0f;
-    if (a.s > 0.0f) {
-        const float d = (a.m - r.m) * c;
-        const float f = exp2f(d);
-        sa = a.s * f;
-        ta = f * fmaf(d, a.s, a.t);
-    }
-    if (b.s > 0.0f) {
-        const float d = (b.m - r.m) * c;
-        const float f = exp2f(d);
-        sb = b.s * f;
-        tb = f * fmaf(d, b.s, b.t);
-    }
-    r.s = sa + sb;
-    r.t = ta + tb;
-    return r;
-}
-
-__device__ __forceinline__ Lin2 lin2_warp(Lin2 o, float c, int width) {
-    for (int off = width >> 1; off > 0; off >>= 1) {
-        Lin2 p;
-        p.m = __shfl_xor_sync(FULL, o.m, off);
-        const float2 st = shfl_xor2(make_float2(o.s, o.t), off);
-        p.s = st.x;
-        p.t = st.y;
-        o = lin2_merge(o, p, c);
-    }
-    return o;
-}
-
-/* Block merge of one or two states; valid in warp 0 afterwards (returns false elsewhere). One barrier, reached by
- * every thread of the block. */
-template <bool RAW>
-__device__ __forceinline__ bool lin2_block(Lin2 &a, float ca, Lin2 &b, float cb, float (*sh)[32]) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    a = lin2_warp(a, ca, 32);
-    if (RAW) b = lin2_warp(b, cb, 32);
-    if (lane == 0) {
-        sh[0][warp] = a.m;
-        sh[1][warp] = a.s;
-        sh[2][warp] = a.t;
-        if (RAW) {
-            sh[3][warp] = b.m;
-            sh[4][warp] = b.s;
-            sh[5][warp] = b.t;
-        }
-    }
-    __syncthreads();  // every warp's state is in shared memory before warp 0 merges them
-    if (warp != 0) return false;
-    a = lane < nw ? Lin2{sh[0][lane], sh[1][lane], sh[2][lane]} : lin2_empty();
-    a = lin2_warp(a, ca, nw);   // nw is a power of two: lanes < nw exchange only among themselves
-    if (RAW) {
-        b = lane < nw ? Lin2{sh[3][lane], sh[4][lane], sh[5][lane]} : lin2_empty();
-        b = lin2_warp(b, cb, nw);
-    }
-    return true;
-}
 
 /* Logits q·4 .. q·4 + 3 of a tile row (16-byte load), the bias's added when BIAS (the same f32 sums as the scalar
  * loops). */
@@ -198,7 +105,7 @@ lin_lse_update(const float *__restrict__ tile, int64_t cols, int64_t ld, const f
             seen = true;
         }
     }
-    Lin2 a = lin2_empty(), b = lin2_empty();
+    Online a = online_empty(), b = online_empty();
     if (vec) {
         // 16-byte loads (rows and bias 16-byte aligned, cols % 4 == 0): four times the bytes in flight per thread of
         // the scalar loop, which leaves this memory-bound sweep latency-bound. Thread t takes quads t, t + nt, ...
@@ -206,25 +113,18 @@ lin_lse_update(const float *__restrict__ tile, int64_t cols, int64_t ld, const f
         const float4 *b4 = reinterpret_cast<const float4 *>(bias);
         for (int64_t q = tid; q < (cols >> 2); q += nt) {
             const float4 x = quad<BIAS>(z4, b4, q);
-            lin2_add(a, x.x, c2);
-            lin2_add(a, x.y, c2);
-            lin2_add(a, x.z, c2);
-            lin2_add(a, x.w, c2);
-            if (RAW) {
-                lin2_add(b, x.x, LOG2E);
-                lin2_add(b, x.y, LOG2E);
-                lin2_add(b, x.z, LOG2E);
-                lin2_add(b, x.w, LOG2E);
-            }
+            const float zq[4] = {x.x, x.y, x.z, x.w};
+            online_add<4, true>(a, zq, c2);
+            if (RAW) online_add<4, true>(b, zq, LOG2E);
         }
     } else {
         for (int64_t j = tid; j < cols; j += nt) {
             const float x = BIAS ? z[j] + bias[j] : z[j];
-            lin2_add(a, x, c2);
-            if (RAW) lin2_add(b, x, LOG2E);
+            online_add<1, true>(a, &x, c2);
+            if (RAW) online_add<1, true>(b, &x, LOG2E);
         }
     }
-    if (!lin2_block<RAW>(a, c2, b, LOG2E, sh)) return;   // warps 1..: done (no barrier follows)
+    if (!block_merge<RAW>(a, c2, b, LOG2E, sh)) return;   // warps 1..: done (no barrier follows)
     if (tid != 0 || bad) return;
     double *st = state + row * PPO_LINEAR_STATE;
     // base 2 → natural units: s is the same sum, w = t·ln 2
