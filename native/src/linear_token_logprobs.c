@@ -37,6 +37,7 @@
 #include "ppo_internal.h"
 #include "ppo_parallel.h"
 #include "ppo_simd.h"
+#include "ppo_online_lse.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -63,89 +64,10 @@ typedef struct {
     _Atomic int64_t bad_row;  /* smallest row with an out-of-range label, or rows */
 } lin_args;
 
-/* Keeps the smallest bad row, so the message does not depend on thread timing. */
-static void lin_note_bad(lin_args *a, int64_t i) {
-    int64_t cur = atomic_load_explicit(&a->bad_row, memory_order_relaxed);
-    while (i < cur && !atomic_compare_exchange_weak_explicit(&a->bad_row, &cur, i, memory_order_relaxed,
-                                                             memory_order_relaxed)) {
-    }
-}
-
 /* ---------------- forward: one tile row → lane accumulators ---------------- */
 
-#define LIN_BLK 4
-
-typedef struct {
-    vf m;   /* lane running max of the raw logits (-FLT_MAX before the lane saw an element) */
-    vd s;   /* Σ e^{d}, d = (z − m)·c */
-    vd w;   /* Σ e^{d}·d */
-} lin_acc;
-
-PPO_INLINE void lin_acc_init(lin_acc *a) {
-    a->m = vf_set1(-FLT_MAX);
-    a->s = vd_set1(0.0);
-    a->w = vd_set1(0.0);
-}
-
-/* Moves every lane's reference point to mn >= m: s ← s·e^{δ}, w ← e^{δ}·(w + s·δ), δ = (m − mn)·c. δ is bounded
- * below so that s·δ stays finite for a lane that saw nothing yet (m = -FLT_MAX, s = 0); e^{-200} is 0 in f32. */
-PPO_INLINE void lin_acc_shift(lin_acc *a, vf mn, float c, const int want_w) {
-    vf d = vf_max(vf_set1(-200.0f), (a->m - mn) * c);
-    vd e = vd_from(vf_exp(d));
-    if (want_w) a->w = e * (a->w + a->s * vd_from(d));
-    a->s = e * a->s;
-    a->m = mn;
-}
-
-/* LIN_BLK full vectors of raw logits. The difference is taken before scaling, d = (z − m)·c, so its rounding scales
- * with |d| (small for the terms that dominate), not with |z|/τ. d >= -100 keeps e·d at 0 rather than NaN. */
-PPO_INLINE void lin_acc_block(lin_acc *a, const vf *z, float c, const int want_w) {
-    vf bm = vf_max(vf_max(z[0], z[1]), vf_max(z[2], z[3]));
-    if (vi_any(bm > a->m)) lin_acc_shift(a, vf_max(a->m, bm), c, want_w);
-    const vf lo = vf_set1(-100.0f);
-    vf d0 = vf_max(lo, (z[0] - a->m) * c), d1 = vf_max(lo, (z[1] - a->m) * c);
-    vf d2 = vf_max(lo, (z[2] - a->m) * c), d3 = vf_max(lo, (z[3] - a->m) * c);
-    vf e0 = vf_exp(d0), e1 = vf_exp(d1), e2 = vf_exp(d2), e3 = vf_exp(d3);
-    a->s += vd_from((e0 + e1) + (e2 + e3));
-    if (want_w) a->w += vd_from((e0 * d0 + e1 * d1) + (e2 * d2 + e3 * d3));
-}
-
-/* One vector of which only the `valid` lanes are elements (the row tail). */
-PPO_INLINE void lin_acc_one(lin_acc *a, vf z, vi valid, float c, const int want_w) {
-    z = vf_sel(valid, z, vf_set1(-FLT_MAX));
-    if (vi_any(z > a->m)) lin_acc_shift(a, vf_max(a->m, z), c, want_w);
-    vf d = vf_and(valid, vf_max(vf_set1(-100.0f), (z - a->m) * c));
-    vf e = vf_and(valid, vf_exp(d));
-    a->s += vd_from(e);
-    if (want_w) a->w += vd_from(e * d);
-}
-
-/* A partial state of one row: m (raw max), s, w relative to m. */
-typedef struct {
-    double m, s, w;
-} lin_part;
-
-/* Merges the lanes in lane order (f64). Lanes that saw nothing have s = w = 0 and contribute 0. */
-PPO_INLINE lin_part lin_acc_reduce(const lin_acc *a, double c) {
-    float m[VW];
-    double s[VW], w[VW];
-    memcpy(m, &a->m, sizeof m);
-    memcpy(s, &a->s, sizeof s);
-    memcpy(w, &a->w, sizeof w);
-    double big = m[0];
-    for (int i = 1; i < VW; i++) big = m[i] > big ? m[i] : big;
-    lin_part p = {big, 0.0, 0.0};
-    for (int i = 0; i < VW; i++) {
-        double d = ((double)m[i] - big) * c;
-        double e = exp(d);
-        p.s += s[i] * e;
-        p.w += e * (w[i] + s[i] * d);
-    }
-    return p;
-}
-
 /* Folds partial p into the state triple st = (m, s, w); `first` replaces it. */
-PPO_INLINE void lin_merge(double *st, lin_part p, double c, int first) {
+PPO_INLINE void lin_merge(double *st, ppo_lse_part p, double c, int first) {
     if (first) {
         st[0] = p.m;
         st[1] = p.s;
@@ -183,21 +105,21 @@ PPO_INLINE void lse_rows(lin_args *p, int64_t begin, int64_t end, const int raw,
         double *st = p->state + r * PPO_LINEAR_STATE;
         int64_t y = ppo_label_at(p->labels, p->label_dtype, r);
         if (y < 0 || y >= p->v) {
-            lin_note_bad(p, r);
+            ppo_note_bad_row(&p->bad_row, r);
             continue;
         }
-        lin_acc a, b;
-        lin_acc_init(&a);
-        lin_acc_init(&b);
+        ppo_lse_acc a, b;
+        ppo_lse_init(&a);
+        ppo_lse_init(&b);
         int64_t j = 0;
-        for (; j + LIN_BLK * VW <= cols; j += LIN_BLK * VW) {
-            vf zz[LIN_BLK];
-            for (int k = 0; k < LIN_BLK; k++) zz[k] = lin_load(z, p->bias, j + k * VW, has_bias);
+        for (; j + PPO_LSE_BLK * VW <= cols; j += PPO_LSE_BLK * VW) {
+            vf zz[PPO_LSE_BLK];
+            for (int k = 0; k < PPO_LSE_BLK; k++) zz[k] = lin_load(z, p->bias, j + k * VW, has_bias);
             if (raw) {
-                lin_acc_block(&a, zz, c, 0);
-                lin_acc_block(&b, zz, 1.0f, 1);
+                ppo_lse_block(&a, zz, c, 0);
+                ppo_lse_block(&b, zz, 1.0f, 1);
             } else {
-                lin_acc_block(&a, zz, c, 1);
+                ppo_lse_block(&a, zz, c, 1);
             }
         }
         for (; j < cols; j += VW) {
@@ -205,14 +127,14 @@ PPO_INLINE void lse_rows(lin_args *p, int64_t begin, int64_t end, const int raw,
             vf zz = lin_load_tail(z, p->bias, j, cnt, has_bias);
             vi valid = vi_iota() < cnt;
             if (raw) {
-                lin_acc_one(&a, zz, valid, c, 0);
-                lin_acc_one(&b, zz, valid, 1.0f, 1);
+                ppo_lse_one(&a, zz, valid, c, 0);
+                ppo_lse_one(&b, zz, valid, 1.0f, 1);
             } else {
-                lin_acc_one(&a, zz, valid, c, 1);
+                ppo_lse_one(&a, zz, valid, c, 1);
             }
         }
-        lin_merge(st + LS_M, lin_acc_reduce(&a, cd), cd, first);
-        if (raw) lin_merge(st + LS_MR, lin_acc_reduce(&b, 1.0), 1.0, first);
+        lin_merge(st + LS_M, ppo_lse_reduce(&a, cd), cd, first);
+        if (raw) lin_merge(st + LS_MR, ppo_lse_reduce(&b, 1.0), 1.0, first);
         if (first) {
             st[LS_ZY] = 0.0;
             st[LS_SEEN] = 0.0;
@@ -260,7 +182,7 @@ PPO_INLINE void bwd_rows(lin_args *p, int64_t begin, int64_t end, const int raw,
     for (int64_t r = begin; r < end; r++) {
         int64_t y = ppo_label_at(p->labels, p->label_dtype, r);
         if (y < 0 || y >= p->v) {
-            lin_note_bad(p, r);
+            ppo_note_bad_row(&p->bad_row, r);
             continue;
         }
         float *z = p->tile + r * p->ld;
@@ -376,14 +298,8 @@ static int32_t check_tile(const char *op, const float *tile, int64_t rows, int64
 }
 
 static int32_t run_tile(const char *op, void *ctx, lin_args *a, void (*const table[3])(void *, int64_t, int64_t)) {
-    int threads = ppo_threads_for(ppo_ctx_threads(ctx), a->rows * a->cols);
-    ppo_parallel_for(threads, a->rows, ppo_grain(a->cols, 1 << 16), table[ppo_ctx_isa(ctx)], a);
-    int64_t bad = atomic_load(&a->bad_row);
-    if (bad < a->rows) {
-        return ppo_fail(PPO_ERR_LABEL, "%s: labels: tile row %lld has label %lld, outside [0, %lld)", op,
-                        (long long)bad, (long long)ppo_label_at(a->labels, a->label_dtype, bad), (long long)a->v);
-    }
-    return PPO_OK;
+    return ppo_run_label_rows(op, ctx, table, a, a->rows, a->cols, &a->bad_row, a->labels, a->label_dtype, a->v,
+                              "tile row");
 }
 
 static void fill_common(lin_args *a, float *tile, int64_t rows, int64_t cols, int64_t ld, const float *bias,

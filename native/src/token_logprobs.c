@@ -30,6 +30,7 @@
 #include "ppo_internal.h"
 #include "ppo_parallel.h"
 #include "ppo_simd.h"
+#include "ppo_online_lse.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -54,14 +55,6 @@ typedef struct {
     _Atomic int64_t bad_row;                    /* smallest row with an out-of-range label, or n */
 } tlp_args;
 
-/* Records row i as bad, keeping the smallest such row (so the message does not depend on thread timing). */
-static void note_bad_row(tlp_args *a, int64_t i) {
-    int64_t cur = atomic_load_explicit(&a->bad_row, memory_order_relaxed);
-    while (i < cur && !atomic_compare_exchange_weak_explicit(&a->bad_row, &cur, i, memory_order_relaxed,
-                                                             memory_order_relaxed)) {
-    }
-}
-
 PPO_INLINE float load_scalar(const void *row, int dt, int64_t j) {
     if (dt == PPO_F32) return ((const float *)row)[j];
     uint16_t h = ((const uint16_t *)row)[j];
@@ -76,94 +69,19 @@ PPO_INLINE float load_scalar(const void *row, int dt, int64_t j) {
 
 /* ---------------- forward ---------------- */
 
-#define BLK 4
-
-typedef struct {
-    vf m;   /* lane running max of the RAW logits z (-FLT_MAX before the lane saw an element) */
-    vd s;   /* Σ e^{d}, d = (z − m)·c */
-    vd w;   /* Σ e^{d}·d */
-} acc_t;
-
-PPO_INLINE void acc_init(acc_t *a) {
-    a->m = vf_set1(-FLT_MAX);
-    a->s = vd_set1(0.0);
-    a->w = vd_set1(0.0);
-}
-
-/* Moves every lane's reference point to mn >= m. diff is bounded below so that s·diff stays finite when m was
- * -FLT_MAX (s = 0 then); e^{-200} is 0 in f32 anyway. */
-PPO_INLINE void acc_rescale(acc_t *a, vf mn, float c, int want_w) {
-    vf diff = vf_max(vf_set1(-200.0f), (a->m - mn) * c);
-    vd sc = vd_from(vf_exp(diff));
-    if (want_w) a->w = sc * (a->w + a->s * vd_from(diff));
-    a->s = sc * a->s;
-    a->m = mn;
-}
-
-/* A block of BLK full vectors of raw logits z, accumulated for the logits z·c (c = 1/τ or 1). Differences are
- * taken before scaling, d = (z − m)·c: the rounding error then scales with |d| (small for the elements that
- * dominate the sums), not with |z|/τ. */
-PPO_INLINE void acc_block(acc_t *a, const vf *z, float c, int want_w) {
-    vf bm = vf_max(vf_max(z[0], z[1]), vf_max(z[2], z[3]));
-    if (vi_any(bm > a->m)) acc_rescale(a, vf_max(a->m, bm), c, want_w);
-    /* d >= -100: e^d is then exactly 0 below -87, and e·d is 0 rather than 0·(−inf) = NaN for a −inf logit
-     * (a masked vocabulary entry contributes nothing, the limit of p·z as p → 0) */
-    const vf lo = vf_set1(-100.0f);
-    vf d0 = vf_max(lo, (z[0] - a->m) * c), d1 = vf_max(lo, (z[1] - a->m) * c);
-    vf d2 = vf_max(lo, (z[2] - a->m) * c), d3 = vf_max(lo, (z[3] - a->m) * c);
-    vf e0 = vf_exp(d0), e1 = vf_exp(d1), e2 = vf_exp(d2), e3 = vf_exp(d3);
-    a->s += vd_from((e0 + e1) + (e2 + e3));
-    if (want_w) a->w += vd_from((e0 * d0 + e1 * d1) + (e2 * d2 + e3 * d3));
-}
-
-/* One vector of which only the `valid` lanes are elements (row tails). */
-PPO_INLINE void acc_one(acc_t *a, vf z, vi valid, float c, int want_w) {
-    z = vf_sel(valid, z, vf_set1(-FLT_MAX));
-    if (vi_any(z > a->m)) acc_rescale(a, vf_max(a->m, z), c, want_w);
-    vf d = vf_and(valid, vf_max(vf_set1(-100.0f), (z - a->m) * c));   /* as in acc_block */
-    vf e = vf_and(valid, vf_exp(d));
-    a->s += vd_from(e);
-    if (want_w) a->w += vd_from(e * d);
-}
-
-typedef struct {
-    double big;    /* M: the row max of z (raw) */
-    double log_s;  /* log Σ e^{(z − M)·c} */
-    double w_s;    /* Σ p·(z − M)·c  (p = softmax(z·c)) */
-} row_sums;
-
-/* Merges the lanes (fixed order, f64). Then lse = M·c + log S, mean = M·c + W/S, entropy = log S − W/S. */
-PPO_INLINE row_sums acc_finish(const acc_t *a, double c) {
-    float m[VW];
-    double s[VW], w[VW];
-    memcpy(m, &a->m, sizeof m);
-    memcpy(s, &a->s, sizeof s);
-    memcpy(w, &a->w, sizeof w);
-    double big = m[0];
-    for (int i = 1; i < VW; i++) big = m[i] > big ? m[i] : big;
-    double S = 0, W = 0;
-    for (int i = 0; i < VW; i++) {
-        double dm = ((double)m[i] - big) * c;   /* lanes that saw nothing: s = w = 0, e^{dm} = 0 */
-        double sc = exp(dm);
-        S += s[i] * sc;
-        W += sc * (w[i] + s[i] * dm);
-    }
-    row_sums r = {big, log(S), W / S};   /* S >= 1: the lane holding the row max contributes e^0 */
-    return r;
-}
-
-PPO_INLINE void fwd_row(const void *row, const int dt, int64_t v, float inv, const int mode, acc_t *a, acc_t *b) {
-    acc_init(a);
-    acc_init(b);
+PPO_INLINE void fwd_row(const void *row, const int dt, int64_t v, float inv, const int mode, ppo_lse_acc *a,
+                        ppo_lse_acc *b) {
+    ppo_lse_init(a);
+    ppo_lse_init(b);
     int64_t j = 0;
-    for (; j + BLK * VW <= v; j += BLK * VW) {
-        vf z[BLK];
-        for (int k = 0; k < BLK; k++) z[k] = vf_load_dt(row, dt, j + k * VW);
+    for (; j + PPO_LSE_BLK * VW <= v; j += PPO_LSE_BLK * VW) {
+        vf z[PPO_LSE_BLK];
+        for (int k = 0; k < PPO_LSE_BLK; k++) z[k] = vf_load_dt(row, dt, j + k * VW);
         if (mode == TLP_RAW) {
-            acc_block(a, z, inv, 0);
-            acc_block(b, z, 1.0f, 1);
+            ppo_lse_block(a, z, inv, 0);
+            ppo_lse_block(b, z, 1.0f, 1);
         } else {
-            acc_block(a, z, inv, mode == TLP_LSE_MEAN);
+            ppo_lse_block(a, z, inv, mode == TLP_LSE_MEAN);
         }
     }
     for (; j < v; j += VW) {
@@ -171,10 +89,10 @@ PPO_INLINE void fwd_row(const void *row, const int dt, int64_t v, float inv, con
         vf z = cnt == VW ? vf_load_dt(row, dt, j) : vf_load_dt_tail(row, dt, j, cnt);
         vi valid = vi_iota() < cnt;
         if (mode == TLP_RAW) {
-            acc_one(a, z, valid, inv, 0);
-            acc_one(b, z, valid, 1.0f, 1);
+            ppo_lse_one(a, z, valid, inv, 0);
+            ppo_lse_one(b, z, valid, 1.0f, 1);
         } else {
-            acc_one(a, z, valid, inv, mode == TLP_LSE_MEAN);
+            ppo_lse_one(a, z, valid, inv, mode == TLP_LSE_MEAN);
         }
     }
 }
@@ -184,24 +102,27 @@ PPO_INLINE void fwd_rows(tlp_args *p, int64_t begin, int64_t end, const int dt, 
     for (int64_t i = begin; i < end; i++) {
         int64_t y = ppo_label_at(p->labels, p->label_dtype, i);
         if (y < 0 || y >= p->v) {
-            note_bad_row(p, i);
+            ppo_note_bad_row(&p->bad_row, i);
             continue;
         }
         const void *row = (const unsigned char *)p->logits + (size_t)i * (size_t)p->stride * es;
-        acc_t a, b;
+        ppo_lse_acc a, b;
         fwd_row(row, dt, p->v, p->inv_tau, mode, &a, &b);
         const double c = p->inv_tau_d;
-        row_sums ra = acc_finish(&a, c);
-        double lse = ra.big * c + ra.log_s;
-        double lse_e = lse, mean_e = ra.big * c + ra.w_s, ent_e = ra.log_s - ra.w_s;
+        /* lse = M·c + log S, mean = M·c + W/S, entropy = log S − W/S */
+        ppo_lse_part ra = ppo_lse_reduce(&a, c);
+        const double log_s = log(ra.s), w_s = ra.w / ra.s;
+        double lse = ra.m * c + log_s;
+        double lse_e = lse, mean_e = ra.m * c + w_s, ent_e = log_s - w_s;
         if (mode == TLP_RAW) {
-            row_sums rb = acc_finish(&b, 1.0);
-            lse_e = rb.big + rb.log_s;
-            mean_e = rb.big + rb.w_s;
-            ent_e = rb.log_s - rb.w_s;
+            ppo_lse_part rb = ppo_lse_reduce(&b, 1.0);
+            const double log_sr = log(rb.s), w_sr = rb.w / rb.s;
+            lse_e = rb.m + log_sr;
+            mean_e = rb.m + w_sr;
+            ent_e = log_sr - w_sr;
         }
         /* x_y − lse = (z_y − M)/τ − log S: z_y − M is exact in f64 */
-        double logprob = ((double)load_scalar(row, dt, y) - ra.big) * c - ra.log_s;
+        double logprob = ((double)load_scalar(row, dt, y) - ra.m) * c - log_s;
         /* narrowing to f32 outputs: the SPEC output dtype */
         p->logprobs[i] = (float)logprob;
         if (p->entropy != NULL) p->entropy[i] = (float)ent_e;
@@ -250,7 +171,7 @@ PPO_INLINE void bwd_rows(tlp_args *p, int64_t begin, int64_t end, const int dt, 
     for (int64_t i = begin; i < end; i++) {
         int64_t y = ppo_label_at(p->labels, p->label_dtype, i);
         if (y < 0 || y >= v) {
-            note_bad_row(p, i);
+            ppo_note_bad_row(&p->bad_row, i);
             continue;
         }
         const void *row = (const unsigned char *)p->logits + (size_t)i * (size_t)p->stride * es;
@@ -315,14 +236,7 @@ static int32_t check_common(const char *op, const void *logits, int32_t dtype, i
 }
 
 static int32_t run_rows(const char *op, void *ctx, tlp_args *a, void (*const table[3])(void *, int64_t, int64_t)) {
-    int threads = ppo_threads_for(ppo_ctx_threads(ctx), a->n * a->v);
-    ppo_parallel_for(threads, a->n, ppo_grain(a->v, 1 << 16), table[ppo_ctx_isa(ctx)], a);
-    int64_t bad = atomic_load(&a->bad_row);
-    if (bad < a->n) {
-        return ppo_fail(PPO_ERR_LABEL, "%s: labels: row %lld has label %lld, outside [0, %lld)", op, (long long)bad,
-                        (long long)ppo_label_at(a->labels, a->label_dtype, bad), (long long)a->v);
-    }
-    return PPO_OK;
+    return ppo_run_label_rows(op, ctx, table, a, a->n, a->v, &a->bad_row, a->labels, a->label_dtype, a->v, "row");
 }
 
 int32_t token_logprobs(void *ctx, const void *logits, int32_t logits_dtype, int64_t n, int64_t v, int64_t row_stride,
