@@ -11,6 +11,8 @@ import dev.ppoengine.tensor.Tensor;
 import dev.ppoengine.testing.Rand;
 import dev.ppoengine.testing.Tolerance;
 
+import org.junit.jupiter.api.function.Executable;
+
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -18,6 +20,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -39,6 +42,20 @@ final class LossTestSupport {
     static final double FD_STEP = 0x1p-12;
     /** Distance kept from every kink: 4 FD steps, also far above the f32-vs-f64 rounding of a kink's position. */
     static final double KINK_MARGIN = 4 * FD_STEP;
+
+    /** Mask dtypes the sweeps cycle through (SPEC: f32, u8/bool, i32, i64). */
+    static final DType[] MASK_TYPES = {DType.F32, DType.U8, DType.BOOL, DType.I32, DType.I64};
+
+    /**
+     * Each case {argument name, call} throws an IllegalArgumentException whose message names the argument (SPEC "Bad
+     * input").
+     */
+    static void assertEachNamesItsArgument(List<Object[]> cases) {
+        for (Object[] c : cases) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, (Executable) c[1], (String) c[0]);
+            assertTrue(e.getMessage().contains((String) c[0]), "message should name " + c[0] + ": " + e.getMessage());
+        }
+    }
 
     /** Shapes of the cross-backend sweep (SPEC: 1, sizes that are no multiple of a vector/block width). */
     static final long[][] AWKWARD_SHAPES = {{1, 1}, {17, 33}, {41, 401}, {512, 129}};

@@ -9,7 +9,6 @@ import dev.ppoengine.reference.ReferenceKernels;
 import dev.ppoengine.tensor.DType;
 import dev.ppoengine.tensor.Tensor;
 import dev.ppoengine.testing.Rand;
-import dev.ppoengine.testing.TestBackends;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * (empty rows, one token, T = 1, exp overflow, every mask dtype), bad input, and every host backend against the
  * reference. Aggregation modes against direct sums over a test-side oracle: {@link LossAggregationTest}.
  */
-class PolicyLossTest {
+class PolicyLossTest extends ReferenceSweepTest {
     private static final PpoKernels REF = new ReferenceKernels();
     /** Hand cases feed ln(ρ) rounded to f32, so ρ is off by ~1e-7 relative; 1e-6 still catches any wrong branch. */
     private static final double HAND_TOL = 1e-6;
@@ -480,10 +479,7 @@ class PolicyLossTest {
         cases.add(new Object[] {"loss_agg", (Executable) () -> opts(0.2, 0.2, 0, 0, null, 0)});
         cases.add(new Object[] {"token_count", (Executable) () -> new Aggregation(LossAgg.TOKEN_MEAN, -4, 0)});
         cases.add(new Object[] {"loss_agg_norm", (Executable) () -> new Aggregation(LossAgg.SEQ_MEAN_TOKEN_SUM_NORM, 0, Double.POSITIVE_INFINITY)});
-        for (Object[] c : cases) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, (Executable) c[1], (String) c[0]);
-            assertTrue(e.getMessage().contains((String) c[0]), "message should name " + c[0] + ": " + e.getMessage());
-        }
+        assertEachNamesItsArgument(cases);
     }
 
     // ------------------------------------------------------------------ random cases and other backends
@@ -495,27 +491,12 @@ class PolicyLossTest {
                 opts(0.2, 0.2, 0, 0, agg, 0.5));     // guard firing (mean ρ ≈ 1 > 0.5)
     }
 
-    private static final DType[] MASK_TYPES = {DType.F32, DType.U8, DType.BOOL, DType.I32, DType.I64};
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("dev.ppoengine.testing.TestBackends#hostBackends")
-    void backendMatchesReference(String backend) {
-        try (PpoKernels other = TestBackends.open(backend)) {
-            sweepAgainstReference(other);
-        }
-    }
-
-    /** The sweep run on the reference itself: exercises the harness and the reference's bitwise repeatability. */
-    @Test
-    void referenceSweepIsSelfConsistent() {
-        sweepAgainstReference(new ReferenceKernels());
-    }
-
     /**
      * Awkward shapes × every aggregation × {trl, verl-like, guard firing}, each mask dtype in turn: every output and
      * statistic within the SPEC tolerance of the reference, and two runs of {@code other} bitwise identical.
      */
-    private void sweepAgainstReference(PpoKernels other) {
+    @Override
+    protected void sweepAgainstReference(PpoKernels other) {
         Rand rnd = new Rand(arena, 0x5eed_0004L);
         int k = 0;
         for (long[] s : AWKWARD_SHAPES) {

@@ -14,13 +14,10 @@ import dev.ppoengine.reference.ReferenceKernels;
 import dev.ppoengine.tensor.DType;
 import dev.ppoengine.tensor.Tensor;
 import dev.ppoengine.testing.Rand;
-import dev.ppoengine.testing.TestBackends;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -36,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * policy_loss / value_loss ops, gradients of the total against central finite differences for all three inputs,
  * edge cases, bad input, and every host backend against the reference.
  */
-class PpoLossTest {
+class PpoLossTest extends ReferenceSweepTest {
     private static final PpoKernels REF = new ReferenceKernels();
 
     private Arena arena;
@@ -318,36 +315,18 @@ class PpoLossTest {
         cases.add(new Object[] {"vf_coef", (Executable) () -> opts(o.policy(), o.value(), -1, 0)});
         cases.add(new Object[] {"entropy_coef", (Executable) () -> opts(o.policy(), o.value(), 1, Double.NaN)});
         cases.add(new Object[] {"value options", (Executable) () -> opts(o.policy(), null, 1, 0)});
-        for (Object[] c : cases) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, (Executable) c[1], (String) c[0]);
-            assertTrue(e.getMessage().contains((String) c[0]), "message should name " + c[0] + ": " + e.getMessage());
-        }
+        assertEachNamesItsArgument(cases);
     }
 
     // ------------------------------------------------------------------ other backends
-
-    private static final DType[] MASK_TYPES = {DType.F32, DType.U8, DType.BOOL, DType.I32, DType.I64};
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("dev.ppoengine.testing.TestBackends#hostBackends")
-    void backendMatchesReference(String backend) {
-        try (PpoKernels other = TestBackends.open(backend)) {
-            sweepAgainstReference(other);
-        }
-    }
-
-    /** The sweep run on the reference itself: exercises the harness and the reference's bitwise repeatability. */
-    @Test
-    void referenceSweepIsSelfConsistent() {
-        sweepAgainstReference(new ReferenceKernels());
-    }
 
     /**
      * Awkward shapes × every aggregation (policy and entropy; the value part alternates token-mean and
      * seq-mean-token-mean) × {trl with value_mask, verl-like without entropy, guard firing}: every loss, gradient
      * and statistic within the SPEC tolerance of the reference, and two runs bitwise identical.
      */
-    private void sweepAgainstReference(PpoKernels other) {
+    @Override
+    protected void sweepAgainstReference(PpoKernels other) {
         Rand rnd = new Rand(arena, 0x5eed_0303L);
         int k = 0;
         for (long[] s : AWKWARD_SHAPES) {

@@ -9,7 +9,6 @@ import dev.ppoengine.reference.ReferenceKernels;
 import dev.ppoengine.tensor.DType;
 import dev.ppoengine.tensor.Tensor;
 import dev.ppoengine.testing.Rand;
-import dev.ppoengine.testing.TestBackends;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * the ½/½ tie rule and the closed clip interval, gradients against central finite differences, edge cases, bad
  * input, and every host backend against the reference. Aggregation modes: {@link LossAggregationTest}.
  */
-class ValueLossTest {
+class ValueLossTest extends ReferenceSweepTest {
     private static final PpoKernels REF = new ReferenceKernels();
 
     private Arena arena;
@@ -249,32 +248,14 @@ class ValueLossTest {
         cases.add(new Object[] {"value_clip", (Executable) () -> opts(-0.2, Aggregation.TOKEN_MEAN)});
         cases.add(new Object[] {"value_clip", (Executable) () -> opts(Double.NaN, Aggregation.TOKEN_MEAN)});
         cases.add(new Object[] {"loss_agg", (Executable) () -> opts(0.2, null)});
-        for (Object[] c : cases) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, (Executable) c[1], (String) c[0]);
-            assertTrue(e.getMessage().contains((String) c[0]), "message should name " + c[0] + ": " + e.getMessage());
-        }
+        assertEachNamesItsArgument(cases);
     }
 
     // ------------------------------------------------------------------ other backends
 
-    private static final DType[] MASK_TYPES = {DType.F32, DType.U8, DType.BOOL, DType.I32, DType.I64};
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("dev.ppoengine.testing.TestBackends#hostBackends")
-    void backendMatchesReference(String backend) {
-        try (PpoKernels other = TestBackends.open(backend)) {
-            sweepAgainstReference(other);
-        }
-    }
-
-    /** The sweep run on the reference itself: exercises the harness and the reference's bitwise repeatability. */
-    @Test
-    void referenceSweepIsSelfConsistent() {
-        sweepAgainstReference(new ReferenceKernels());
-    }
-
     /** Awkward shapes × every aggregation × value_clip {0, 0.2, 0.5}: within tolerance, and bitwise repeatable. */
-    private void sweepAgainstReference(PpoKernels other) {
+    @Override
+    protected void sweepAgainstReference(PpoKernels other) {
         Rand rnd = new Rand(arena, 0x5eed_0203L);
         int k = 0;
         for (long[] s : AWKWARD_SHAPES) {
