@@ -462,6 +462,24 @@ struct LossJob {
     int32_t pmask_dtype, vmask_dtype;
 };
 
+/* A job of op over [b, t] with which terms it computes; both masks start as `mask` (ppo_loss may give the value
+ * part its own). */
+inline LossJob loss_job(const char *op, bool policy, bool value, bool entropy, int64_t b, int64_t t, const void *mask,
+                        int32_t mask_dtype) {
+    LossJob job = {};
+    job.op = op;
+    job.policy = policy;
+    job.value = value;
+    job.entropy = entropy;
+    job.b = b;
+    job.t = t;
+    job.pmask_ptr = mask;
+    job.pmask_dtype = mask_dtype;
+    job.vmask_ptr = mask;
+    job.vmask_dtype = mask_dtype;
+    return job;
+}
+
 /* Results of run_losses: the f64 sums of every slot and the mask totals. */
 struct LossSums {
     double s[S_COUNT];

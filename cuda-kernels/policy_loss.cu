@@ -23,15 +23,7 @@ extern "C" int32_t policy_loss(void *ctx, const float *logprobs, const float *ol
         return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
     }
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    LossJob job = {};
-    job.op = op;
-    job.policy = true;
-    job.b = b;
-    job.t = t;
-    job.pmask_ptr = mask;
-    job.pmask_dtype = mask_dtype;
-    job.vmask_ptr = mask;
-    job.vmask_dtype = mask_dtype;
+    LossJob job = loss_job(op, true, false, false, b, t, mask, mask_dtype);
     job.args.lp = logprobs;
     job.args.old_lp = old_logprobs;
     job.args.adv = advantages;

@@ -29,17 +29,11 @@ extern "C" int32_t ppo_loss(void *ctx, const float *logprobs, const float *old_l
         return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
     }
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    LossJob job = {};
-    job.op = op;
-    job.policy = true;
-    job.value = true;
-    job.entropy = entropy != nullptr;
-    job.b = b;
-    job.t = t;
-    job.pmask_ptr = mask;
-    job.pmask_dtype = mask_dtype;
-    job.vmask_ptr = value_mask != nullptr ? value_mask : mask;
-    job.vmask_dtype = value_mask != nullptr ? value_mask_dtype : mask_dtype;
+    LossJob job = loss_job(op, true, true, entropy != nullptr, b, t, mask, mask_dtype);
+    if (value_mask != nullptr) {
+        job.vmask_ptr = value_mask;
+        job.vmask_dtype = value_mask_dtype;
+    }
     LossArgs &a = job.args;
     a.lp = logprobs;
     a.old_lp = old_logprobs;

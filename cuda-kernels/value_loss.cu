@@ -20,15 +20,7 @@ extern "C" int32_t value_loss(void *ctx, const float *values, const float *old_v
         return fail(PPO_ERR_INVALID, "%s: NULL tensor", op);
     }
     cudaStream_t s = static_cast<cudaStream_t>(ctx);
-    LossJob job = {};
-    job.op = op;
-    job.value = true;
-    job.b = b;
-    job.t = t;
-    job.pmask_ptr = mask;
-    job.pmask_dtype = mask_dtype;
-    job.vmask_ptr = mask;
-    job.vmask_dtype = mask_dtype;
+    LossJob job = loss_job(op, false, true, false, b, t, mask, mask_dtype);
     job.args.val = values;
     job.args.old_val = old_values;
     job.args.ret = returns;

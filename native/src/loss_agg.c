@@ -10,6 +10,8 @@
 #include "ppo_parallel.h"
 #include "ppo_simd.h"
 
+#include <stdlib.h>
+
 PPO_INLINE int64_t count_row(const void *mask, const int dt, int64_t off, int64_t t) {
     vi acc = vi_set1(0);
     for (int64_t j = 0; j < t; j += VW) {
@@ -48,4 +50,27 @@ void ppo_row_weights(void *ctx, const void *mask, int32_t mask_dtype, int64_t b,
     *n_valid = nv;
 }
 
+
+int32_t ppo_row_scratch_init(void *ctx, const char *op, const void *mask, int32_t mask_dtype, int64_t b, int64_t t,
+                             int64_t agg, double token_count, double agg_norm, int row_stats, ppo_row_scratch *sc) {
+    int64_t *counts = malloc((size_t)b * sizeof(int64_t));
+    sc->w = malloc((size_t)b * sizeof(double));
+    sc->rs = malloc((size_t)b * (size_t)row_stats * sizeof(double));
+    sc->n_valid = 0;
+    if (counts == NULL || sc->w == NULL || sc->rs == NULL) {
+        free(counts);
+        ppo_row_scratch_free(sc);
+        return ppo_fail(PPO_ERR_ALLOC, "%s: cannot allocate %lld rows of scratch", op, (long long)b);
+    }
+    ppo_row_weights(ctx, mask, mask_dtype, b, t, agg, token_count, agg_norm, counts, sc->w, &sc->n_valid);
+    free(counts);
+    return PPO_OK;
+}
+
+void ppo_row_scratch_free(ppo_row_scratch *sc) {
+    free(sc->w);
+    free(sc->rs);
+    sc->w = NULL;
+    sc->rs = NULL;
+}
 #endif

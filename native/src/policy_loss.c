@@ -122,29 +122,19 @@ int32_t ppo_policy_pass(void *ctx, const char *op, const ppo_policy_job *job, pp
     memset(res, 0, sizeof *res);
     const int64_t b = job->b, t = job->t;
     if (b == 0 || t == 0) return PPO_OK;
-    /* scratch: counts [b] (int64), weights [b], row stats [b, RS_COUNT] */
-    int64_t *counts = malloc((size_t)b * sizeof(int64_t));
-    double *w = malloc((size_t)b * sizeof(double));
-    double *rs = malloc((size_t)b * RS_COUNT * sizeof(double));
-    if (counts == NULL || w == NULL || rs == NULL) {
-        free(counts);
-        free(w);
-        free(rs);
-        return ppo_fail(PPO_ERR_ALLOC, "%s: cannot allocate %lld rows of scratch", op, (long long)b);
-    }
-    int64_t n_valid;
-    ppo_row_weights(ctx, job->mask, job->mask_dtype, b, t, job->p->agg, job->p->token_count, job->p->agg_norm,
-                    counts, w, &n_valid);
-    pol_args pa = {job, w, rs};
+    ppo_row_scratch sc;
+    int32_t st = ppo_row_scratch_init(ctx, op, job->mask, job->mask_dtype, b, t, job->p->agg, job->p->token_count,
+                                      job->p->agg_norm, RS_COUNT, &sc);
+    if (st != PPO_OK) return st;
+    pol_args pa = {job, sc.w, sc.rs};
     ppo_parallel_for(ppo_threads_for(ppo_ctx_threads(ctx), b * t), b, ppo_grain(t, 1 << 14),
                      ppo_policy_rows_table[ppo_ctx_isa(ctx)], &pa);
     double sum[RS_COUNT] = {0};
     for (int64_t r = 0; r < b; r++) {
-        for (int k = 0; k < RS_COUNT; k++) sum[k] += rs[r * RS_COUNT + k];
+        for (int k = 0; k < RS_COUNT; k++) sum[k] += sc.rs[r * RS_COUNT + k];
     }
-    free(counts);
-    free(w);
-    free(rs);
+    const int64_t n_valid = sc.n_valid;
+    ppo_row_scratch_free(&sc);
     double inv = n_valid > 0 ? 1.0 / (double)n_valid : 0.0;
     double mean_ratio = sum[RS_RHO] * inv;
     int skipped = job->p->ratio_threshold > 0 && mean_ratio > job->p->ratio_threshold;

@@ -59,4 +59,16 @@ int32_t ppo_check_value_params(const char *op, const ppo_value_params *p);
 void ppo_row_weights(void *ctx, const void *mask, int32_t mask_dtype, int64_t b, int64_t t, int64_t agg,
                      double token_count, double agg_norm, int64_t *counts, double *w, int64_t *n_valid);
 
+/* A loss pass's per-row scratch after step 1: w [b] the row weights, rs [b, row_stats] for the row pass's partial
+ * sums, n_valid the valid tokens. */
+typedef struct {
+    double *w, *rs;
+    int64_t n_valid;
+} ppo_row_scratch;
+
+/* Allocates the scratch (PPO_ERR_ALLOC naming op) and runs step 1 (ppo_row_weights) into it. */
+int32_t ppo_row_scratch_init(void *ctx, const char *op, const void *mask, int32_t mask_dtype, int64_t b, int64_t t,
+                             int64_t agg, double token_count, double agg_norm, int row_stats, ppo_row_scratch *sc);
+void ppo_row_scratch_free(ppo_row_scratch *sc);
+
 #endif /* PPO_LOSSES_H */

@@ -86,29 +86,20 @@ int32_t ppo_value_pass(void *ctx, const char *op, const ppo_value_job *job, doub
     memset(stats, 0, PPO_VSTAT_COUNT * sizeof(double));
     const int64_t b = job->b, t = job->t;
     if (b == 0 || t == 0) return PPO_OK;
-    int64_t *counts = malloc((size_t)b * sizeof(int64_t));
-    double *w = malloc((size_t)b * sizeof(double));
-    double *rs = malloc((size_t)b * 2 * sizeof(double));
-    if (counts == NULL || w == NULL || rs == NULL) {
-        free(counts);
-        free(w);
-        free(rs);
-        return ppo_fail(PPO_ERR_ALLOC, "%s: cannot allocate %lld rows of scratch", op, (long long)b);
-    }
-    int64_t n_valid;
-    ppo_row_weights(ctx, job->mask, job->mask_dtype, b, t, job->p->agg, job->p->token_count, job->p->agg_norm,
-                    counts, w, &n_valid);
-    val_args va = {job, w, rs};
+    ppo_row_scratch sc;
+    int32_t st = ppo_row_scratch_init(ctx, op, job->mask, job->mask_dtype, b, t, job->p->agg, job->p->token_count,
+                                      job->p->agg_norm, 2, &sc);
+    if (st != PPO_OK) return st;
+    val_args va = {job, sc.w, sc.rs};
     ppo_parallel_for(ppo_threads_for(ppo_ctx_threads(ctx), b * t), b, ppo_grain(t, 1 << 14),
                      ppo_value_rows_table[ppo_ctx_isa(ctx)], &va);
     double loss = 0, clip = 0;
     for (int64_t r = 0; r < b; r++) {
-        loss += rs[2 * r];
-        clip += rs[2 * r + 1];
+        loss += sc.rs[2 * r];
+        clip += sc.rs[2 * r + 1];
     }
-    free(counts);
-    free(w);
-    free(rs);
+    const int64_t n_valid = sc.n_valid;
+    ppo_row_scratch_free(&sc);
     stats[PPO_VSTAT_LOSS] = loss;
     stats[PPO_VSTAT_CLIPFRAC] = n_valid > 0 ? clip / (double)n_valid : 0.0;
     return PPO_OK;
