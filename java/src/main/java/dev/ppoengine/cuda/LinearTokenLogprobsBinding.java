@@ -1,45 +1,31 @@
 package dev.ppoengine.cuda;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * FFM binding of the linear_token_logprobs driver ({@code ppo_linear_token_logprobs[_backward]} of ppo_cuda.h: the
- * whole op on device memory with its GEMMs), of the tile steps of {@code cuda-kernels/linear_token_logprobs.cu} (the same C
- * symbols as native/include/ppo_kernels.h's "linear_token_logprobs tile steps", on device pointers with a
- * cudaStream_t as ctx) and of {@code ppo_linear_sgemm}, the library's plain reference GEMM. One handle per symbol, built
- * once per runtime; a non-zero status becomes an exception through {@link CudaRuntime#check} (the library's message).
+ * FFM binding of the linear_token_logprobs driver of a CUDA launcher library ({@code ppo_linear_token_logprobs[_backward]}
+ * and {@code ppo_cuda_gemm_library} of ppo_cuda.h: the whole op on device memory with its GEMMs). One handle per
+ * symbol, built per runtime; a non-zero status becomes an exception through {@link CudaRuntime#check} (the library's
+ * message). The library's tile-step symbols (the ABI of ppo_kernels.h) are not bound here: the driver runs them.
  */
 final class LinearTokenLogprobsBinding {
-    private static final MemoryLayout A = ADDRESS, I = JAVA_INT, J = JAVA_LONG, D = JAVA_DOUBLE, F = JAVA_FLOAT;
+    private static final MemoryLayout A = ADDRESS, I = JAVA_INT, J = JAVA_LONG, D = JAVA_DOUBLE;
 
     private final CudaRuntime runtime;
-    private final MethodHandle lseUpdate, lseFinish, chunkBackward, toF32, sgemm, forward, backward, gemmLibrary;
+    private final MethodHandle forward, backward, gemmLibrary;
 
     LinearTokenLogprobsBinding(CudaRuntime runtime) {
         this.runtime = runtime;
         String lib = runtime.path().getFileName().toString();
         var l = runtime.lookup;
-        // linear_lse_update(ctx, tile, rows, cols, ld, bias, v_offset, v, labels, label_dtype, temperature,
-        //                   entropy_logits, state)
-        lseUpdate = PpoKernelsBinding.handle(l, lib, "linear_lse_update", I, A, A, J, J, J, A, J, J, A, I, D, I, A);
-        // linear_lse_finish(ctx, state, rows, temperature, entropy_logits, logprobs, entropy, saved)
-        lseFinish = PpoKernelsBinding.handle(l, lib, "linear_lse_finish", I, A, A, J, D, I, A, A, A);
-        // linear_chunk_backward(ctx, tile, rows, cols, ld, bias, v_offset, v, labels, label_dtype, saved,
-        //                       grad_logprobs, grad_entropy, temperature, entropy_logits, grad_bias)
-        chunkBackward = PpoKernelsBinding.handle(l, lib, "linear_chunk_backward", I,
-                A, A, J, J, J, A, J, J, A, I, A, A, A, D, I, A);
-        // linear_to_f32(ctx, src, dtype, rows, cols, src_stride, dst, ld)
-        toF32 = PpoKernelsBinding.handle(l, lib, "linear_to_f32", I, A, A, I, J, J, J, A, J);
-        // ppo_linear_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-        sgemm = PpoKernelsBinding.handle(l, lib, "ppo_linear_sgemm", I, A, I, I, J, J, J, F, A, J, A, J, F, A, J);
         // ppo_linear_token_logprobs(ctx, hidden, hidden_dtype, n, h, hidden_stride, weight, weight_dtype, v, bias,
         //     bias_dtype, labels, label_dtype, temperature, entropy_logits, logprobs, entropy, saved,
         //     workspace_bytes, rows_chunk, vocab_chunk, workspace_used)
@@ -57,7 +43,7 @@ final class LinearTokenLogprobsBinding {
 
     /** The driver's GEMMs: {@code [usable ? "1" : "0", what was loaded, or why not]} (loads cuBLAS; no device needed). */
     String[] gemmLibrary() {
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+        try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(1024);
             int ok = (int) gemmLibrary.invokeExact(buf, 1024L);
             return new String[] {ok == 1 ? "1" : "0", buf.getString(0)};
@@ -105,67 +91,5 @@ final class LinearTokenLogprobsBinding {
         }
         runtime.check(st, "linear_token_logprobs_backward");
         return usedOut.get(JAVA_LONG, 0);
-    }
-
-    void linear_lse_update(MemorySegment ctx, MemorySegment tile, long rows, long cols, long ld, MemorySegment bias,
-                           long vOffset, long v, MemorySegment labels, int labelDtype, double temperature,
-                           int entropyLogits, MemorySegment state) {
-        int st;
-        try {
-            st = (int) lseUpdate.invokeExact(ctx, tile, rows, cols, ld, bias, vOffset, v, labels, labelDtype,
-                    temperature, entropyLogits, state);
-        } catch (Throwable t) {
-            throw PpoKernelsBinding.rethrow(t);
-        }
-        runtime.check(st, "linear_lse_update");
-    }
-
-    void linear_lse_finish(MemorySegment ctx, MemorySegment state, long rows, double temperature, int entropyLogits,
-                           MemorySegment logprobs, MemorySegment entropy, MemorySegment saved) {
-        int st;
-        try {
-            st = (int) lseFinish.invokeExact(ctx, state, rows, temperature, entropyLogits, logprobs, entropy, saved);
-        } catch (Throwable t) {
-            throw PpoKernelsBinding.rethrow(t);
-        }
-        runtime.check(st, "linear_lse_finish");
-    }
-
-    void linear_chunk_backward(MemorySegment ctx, MemorySegment tile, long rows, long cols, long ld,
-                               MemorySegment bias, long vOffset, long v, MemorySegment labels, int labelDtype,
-                               MemorySegment saved, MemorySegment gradLogprobs, MemorySegment gradEntropy,
-                               double temperature, int entropyLogits, MemorySegment gradBias) {
-        int st;
-        try {
-            st = (int) chunkBackward.invokeExact(ctx, tile, rows, cols, ld, bias, vOffset, v, labels, labelDtype,
-                    saved, gradLogprobs, gradEntropy, temperature, entropyLogits, gradBias);
-        } catch (Throwable t) {
-            throw PpoKernelsBinding.rethrow(t);
-        }
-        runtime.check(st, "linear_chunk_backward");
-    }
-
-    void linear_to_f32(MemorySegment ctx, MemorySegment src, int dtype, long rows, long cols, long srcStride,
-                       MemorySegment dst, long ld) {
-        int st;
-        try {
-            st = (int) toF32.invokeExact(ctx, src, dtype, rows, cols, srcStride, dst, ld);
-        } catch (Throwable t) {
-            throw PpoKernelsBinding.rethrow(t);
-        }
-        runtime.check(st, "linear_to_f32");
-    }
-
-    /** Row-major C[m, n] = alpha·op(A)·op(B) + beta·C (beta = 0: C is not read). */
-    void ppo_linear_sgemm(MemorySegment ctx, boolean transA, boolean transB, long m, long n, long k, float alpha,
-                          MemorySegment a, long lda, MemorySegment b, long ldb, float beta, MemorySegment c, long ldc) {
-        int st;
-        try {
-            st = (int) sgemm.invokeExact(ctx, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                    ldc);
-        } catch (Throwable t) {
-            throw PpoKernelsBinding.rethrow(t);
-        }
-        runtime.check(st, "ppo_linear_sgemm");
     }
 }
