@@ -16,10 +16,6 @@ import dev.ppoengine.kernels.ValueLossResult;
 import dev.ppoengine.kernels.WhitenOptions;
 import dev.ppoengine.tensor.Tensor;
 
-import java.util.ArrayList;
-import java.util.IdentityHashMap;
-import java.util.List;
-import java.util.Map;
 
 /**
  * The {@code cuda} backend for host tensors (what {@code Backends.select("cuda")} returns, so {@code ppo compute
@@ -41,60 +37,14 @@ public final class CudaStagedKernels extends AbstractKernels {
     /** The device kernels this backend stages for. */
     public CudaKernels deviceKernels() { return device; }
 
-    /** Device copies of one call's tensors; outputs are copied back by {@link #finish}, everything freed on close. */
-    private final class Staging implements AutoCloseable {
-        private final Map<Tensor, Tensor> onDevice = new IdentityHashMap<>();
-        private final List<DeviceBuffer> buffers = new ArrayList<>();
-        private final List<Tensor[]> outputs = new ArrayList<>();   // {host, device}
-
-        /** An input: copied to the device (null stays null). */
-        Tensor in(Tensor host) {
-            if (host == null) return null;
-            Tensor d = onDevice.get(host);
-            if (d != null) return d;
-            DeviceBuffer b = DeviceBuffer.upload(device.runtime(), host, device.stream());
-            buffers.add(b);
-            d = b.strided(host.dtype(), host.rowStride(), host.shape());
-            onDevice.put(host, d);
-            return d;
-        }
-
-        /** An output: device memory of the same layout; strided outputs are uploaded first so their gaps survive. */
-        Tensor out(Tensor host) {
-            if (host == null) return null;
-            Tensor d = onDevice.get(host);
-            if (d == null) {
-                if (host.isDense()) {
-                    DeviceBuffer b = DeviceBuffer.allocate(device.runtime(), host.spanBytes());
-                    buffers.add(b);
-                    d = b.strided(host.dtype(), host.rowStride(), host.shape());
-                    onDevice.put(host, d);
-                } else {
-                    d = in(host);
-                }
-            }
-            outputs.add(new Tensor[] {host, d});
-            return d;
-        }
-
-        void finish() {
-            device.synchronize();
-            for (Tensor[] o : outputs) {
-                DeviceBuffer b = buffers.stream().filter(x -> x.address() == o[1].address()).findFirst().orElseThrow();
-                b.download(o[0], device.stream());
-            }
-        }
-
-        @Override
-        public void close() {
-            for (DeviceBuffer b : buffers) b.close();
-        }
+    private HostStaging staging() {
+        return new HostStaging(device.runtime(), device.stream(), true);
     }
 
     @Override
     protected void tokenLogprobsImpl(Tensor logits, Tensor labels, LogprobOptions o, Tensor logprobs, Tensor entropy,
                                      Tensor saved) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             device.tokenLogprobs(s.in(logits), s.in(labels), o, s.out(logprobs), s.out(entropy), s.out(saved));
             s.finish();
         }
@@ -103,11 +53,11 @@ public final class CudaStagedKernels extends AbstractKernels {
     @Override
     protected void tokenLogprobsBackwardImpl(Tensor logits, Tensor labels, Tensor saved, Tensor gradLogprobs,
                                              Tensor gradEntropy, LogprobOptions o, Tensor gradLogits) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             Tensor dLogits = s.in(logits);
             // In place (grad_logits is the logits' memory): the device copy of the logits is overwritten and copied back.
             Tensor dGrad = gradLogits.address() == logits.address() ? dLogits : null;
-            if (dGrad != null) s.outputs.add(new Tensor[] {gradLogits, dGrad});
+            if (dGrad != null) s.outputAt(gradLogits, dGrad);
             else dGrad = s.out(gradLogits);
             device.tokenLogprobsBackward(dLogits, s.in(labels), s.in(saved), s.in(gradLogprobs), s.in(gradEntropy), o,
                     dGrad);
@@ -117,7 +67,7 @@ public final class CudaStagedKernels extends AbstractKernels {
 
     @Override
     protected void klPenaltyImpl(Tensor logprobs, Tensor refLogprobs, Tensor mask, KlOptions o, Tensor kl) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             device.klPenalty(s.in(logprobs), s.in(refLogprobs), s.in(mask), o, s.out(kl));
             s.finish();
         }
@@ -126,7 +76,7 @@ public final class CudaStagedKernels extends AbstractKernels {
     @Override
     protected void klShapedRewardsImpl(Tensor logprobs, Tensor refLogprobs, Tensor mask, Tensor scores, RewardOptions o,
                                        Tensor rewards, Tensor kl, Tensor rewardMask) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             device.klShapedRewards(s.in(logprobs), s.in(refLogprobs), s.in(mask), s.in(scores), o, s.out(rewards),
                     s.out(kl), s.out(rewardMask));
             s.finish();
@@ -135,7 +85,7 @@ public final class CudaStagedKernels extends AbstractKernels {
 
     @Override
     protected void gaeImpl(Tensor rewards, Tensor values, Tensor mask, GaeOptions o, Tensor advantages, Tensor returns) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             device.gae(s.in(rewards), s.in(values), s.in(mask), o, s.out(advantages), s.out(returns));
             s.finish();
         }
@@ -143,7 +93,7 @@ public final class CudaStagedKernels extends AbstractKernels {
 
     @Override
     protected void maskedWhitenImpl(Tensor values, Tensor mask, WhitenOptions o, Tensor whitened) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             device.maskedWhiten(s.in(values), s.in(mask), o, s.out(whitened));
             s.finish();
         }
@@ -152,7 +102,7 @@ public final class CudaStagedKernels extends AbstractKernels {
     @Override
     protected PolicyLossResult policyLossImpl(Tensor logprobs, Tensor oldLogprobs, Tensor advantages, Tensor mask,
                                               PolicyLossOptions o, Tensor gradLogprobs) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             PolicyLossResult r = device.policyLoss(s.in(logprobs), s.in(oldLogprobs), s.in(advantages), s.in(mask), o,
                     s.out(gradLogprobs));
             s.finish();
@@ -163,7 +113,7 @@ public final class CudaStagedKernels extends AbstractKernels {
     @Override
     protected ValueLossResult valueLossImpl(Tensor values, Tensor oldValues, Tensor returns, Tensor mask,
                                             ValueLossOptions o, Tensor gradValues) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             ValueLossResult r = device.valueLoss(s.in(values), s.in(oldValues), s.in(returns), s.in(mask), o,
                     s.out(gradValues));
             s.finish();
@@ -174,7 +124,7 @@ public final class CudaStagedKernels extends AbstractKernels {
     @Override
     protected PpoLossResult ppoLossImpl(PpoLossInputs in, PpoLossOptions o, Tensor gradLogprobs, Tensor gradValues,
                                         Tensor gradEntropy) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             PpoLossInputs d = new PpoLossInputs(s.in(in.logprobs()), s.in(in.oldLogprobs()), s.in(in.advantages()),
                     s.in(in.values()), s.in(in.oldValues()), s.in(in.returns()), s.in(in.mask()), s.in(in.valueMask()),
                     s.in(in.entropy()));
@@ -186,7 +136,7 @@ public final class CudaStagedKernels extends AbstractKernels {
 
     @Override
     protected void groupAdvantagesImpl(Tensor scores, Tensor mask, GroupOptions o, Tensor advantages) {
-        try (Staging s = new Staging()) {
+        try (HostStaging s = staging()) {
             device.groupAdvantages(s.in(scores), s.in(mask), o, s.out(advantages));
             s.finish();
         }

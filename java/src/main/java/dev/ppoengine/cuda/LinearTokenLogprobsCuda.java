@@ -7,8 +7,6 @@ import dev.ppoengine.tensor.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
-import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -119,11 +117,11 @@ public class LinearTokenLogprobsCuda extends LinearTokenLogprobs {
     protected void forwardImpl(Tensor hidden, Tensor weight, Tensor bias, Tensor labels, LogprobOptions o,
                                Tensor logprobs, Tensor entropy, Tensor saved) {
         MemorySegment ctx = ctx();
-        try (Staging s = new Staging(hidden); Arena a = Arena.ofConfined()) {
+        try (HostStaging s = staging(hidden); Arena a = Arena.ofConfined()) {
             LinearTokenLogprobsBinding.Inputs x = inputs(s.in(hidden), s.in(weight), s.in(bias), s.in(labels));
             MemorySegment used = a.allocate(JAVA_LONG);
-            lastWorkspace = k.forward(ctx, x, o.temperature(), o.entropyLogits().ordinal(), ptr(s.out(logprobs, false)),
-                    ptr(s.out(entropy, false)), ptr(s.out(saved, false)), plan, used);
+            lastWorkspace = k.forward(ctx, x, o.temperature(), o.entropyLogits().ordinal(), ptr(s.out(logprobs)),
+                    ptr(s.out(entropy)), ptr(s.out(saved)), plan, used);
             s.finish();
         }
     }
@@ -133,7 +131,7 @@ public class LinearTokenLogprobsCuda extends LinearTokenLogprobs {
                                 Tensor gradLogprobs, Tensor gradEntropy, LogprobOptions o, Tensor gradHidden,
                                 Tensor gradWeight, Tensor gradBias, boolean accumulate) {
         MemorySegment ctx = ctx();
-        try (Staging s = new Staging(hidden); Arena a = Arena.ofConfined()) {
+        try (HostStaging s = staging(hidden); Arena a = Arena.ofConfined()) {
             LinearTokenLogprobsBinding.Inputs x = inputs(s.in(hidden), s.in(weight), s.in(bias), s.in(labels));
             MemorySegment used = a.allocate(JAVA_LONG);
             lastWorkspace = k.backward(ctx, x, ptr(s.in(saved)), ptr(s.in(gradLogprobs)), ptr(s.in(gradEntropy)),
@@ -154,42 +152,8 @@ public class LinearTokenLogprobsCuda extends LinearTokenLogprobs {
         return t == null ? MemorySegment.NULL : MemorySegment.ofAddress(t.address());
     }
 
-    /**
-     * Host tensors on the real GPU: device copies of one call's inputs and outputs (outputs copied back by
-     * {@link #finish}); device tensors, and any tensor on the emulator, pass through unchanged.
-     */
-    private final class Staging implements AutoCloseable {
-        private final boolean copy;
-        private final List<DeviceBuffer> buffers = new ArrayList<>();
-        private final List<Object[]> outputs = new ArrayList<>();   // {host tensor, device buffer}
-
-        Staging(Tensor hidden) {
-            this.copy = !hidden.isDevice() && !runtime.isEmulator();
-        }
-
-        Tensor in(Tensor t) {
-            if (t == null || !copy) return t;
-            DeviceBuffer b = DeviceBuffer.upload(runtime, t, stream);
-            buffers.add(b);
-            return b.strided(t.dtype(), t.rowStride(), t.shape());
-        }
-
-        /** An output; {@code keep}: its current values are read (accumulation), so they are uploaded first. */
-        Tensor out(Tensor t, boolean keep) {
-            if (t == null || !copy) return t;
-            DeviceBuffer b = keep ? DeviceBuffer.upload(runtime, t, stream) : DeviceBuffer.allocate(runtime, t.spanBytes());
-            buffers.add(b);
-            outputs.add(new Object[] {t, b});
-            return b.strided(t.dtype(), t.rowStride(), t.shape());
-        }
-
-        void finish() {
-            for (Object[] o : outputs) ((DeviceBuffer) o[1]).download((Tensor) o[0], stream);
-        }
-
-        @Override
-        public void close() {
-            for (DeviceBuffer b : buffers) b.close();
-        }
+    /** Host tensors on the real GPU are staged; device tensors, and any tensor on the emulator, pass through. */
+    private HostStaging staging(Tensor hidden) {
+        return new HostStaging(runtime, stream, !hidden.isDevice() && !runtime.isEmulator());
     }
 }
